@@ -1,0 +1,209 @@
+"""Versioned on-disk layout and atomic Parquet writes.
+
+    <root>/raw/<YYYY-MM-DD>/<source>/   immutable snapshot: documents-*.parquet / pairs-*.parquet,
+                                        manifest.parquet (one LineageRecord per input),
+                                        quarantine.parquet (rows that failed validation)
+    <root>/processed/<version>/         zstd Parquet shards per split, stats.json, README.md
+
+Every file is written under a temporary name in the same folder and renamed into place, so a
+killed process never leaves a file that looks complete; readers ignore `*.tmp`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import typing
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schema import LineageRecord, _Record
+
+PARQUET_OPTS = dict(compression="zstd", compression_level=3)
+DEFAULT_SHARD_ROWS = 100_000
+
+
+class CorruptShardError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def write_table(path, table: pa.Table) -> Path:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTS)
+    return Path(path)
+
+
+def records_to_table(records: Sequence[_Record] | Sequence[dict], model: Optional[type[_Record]] = None) -> pa.Table:
+    rows = [r.to_row() if isinstance(r, _Record) else r for r in records]
+    schema = arrow_schema(model) if model is not None else None
+    if schema is not None:
+        rows = [{k: _arrow_value(row.get(k)) for k in schema.names} for row in rows]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _arrow_value(v):
+    if isinstance(v, dict):  # provenance: a JSON string, which every Arrow/datasets reader understands
+        return json.dumps(v, ensure_ascii=False, sort_keys=True)
+    return v
+
+
+def write_records(path, records, model: Optional[type[_Record]] = None) -> Path:
+    return write_table(path, records_to_table(records, model))
+
+
+def _arrow_type(annotation) -> pa.DataType:
+    """Arrow type of a pydantic field annotation (Optional[...] unwrapped; Literal -> string)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        return _arrow_type(args[0])
+    return {int: pa.int64(), float: pa.float64(), datetime: pa.timestamp("us", tz="UTC")}.get(annotation, pa.string())
+
+
+def arrow_schema(model: type[_Record]) -> pa.Schema:
+    """Arrow schema of a record model, so empty files and all shards share one schema."""
+    return pa.schema([pa.field(name, _arrow_type(info.annotation)) for name, info in model.model_fields.items()])
+
+
+def read_table(path) -> pa.Table:
+    """Read one Parquet file, naming the file when it is corrupt."""
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise CorruptShardError(f"{path}: not a readable Parquet file ({err}); delete it and rerun the stage") from err
+
+
+class ShardWriter:
+    """Stream rows into numbered zstd Parquet shards: `<prefix>-00000.parquet`, ...
+
+    Rows are buffered up to `shard_rows`; each shard is written atomically. Memory stays
+    bounded by one shard whatever the total size."""
+
+    def __init__(self, folder, prefix: str, schema: pa.Schema, shard_rows: int = DEFAULT_SHARD_ROWS):
+        self.folder = Path(folder)
+        self.prefix = prefix
+        self.schema = schema
+        self.shard_rows = shard_rows
+        self._buffer: list[dict] = []
+        self.paths: list[Path] = []
+        self.rows = 0
+
+    def write(self, row: dict) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= self.shard_rows:
+            self.flush()
+
+    def write_many(self, rows: Iterable[dict]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def flush(self) -> None:
+        if not self._buffer and self.paths:
+            return
+        table = pa.Table.from_pylist([{k: _arrow_value(r.get(k)) for k in self.schema.names} for r in self._buffer],
+                                     schema=self.schema)
+        path = self.folder / f"{self.prefix}-{len(self.paths):05d}.parquet"
+        write_table(path, table)
+        self.paths.append(path)
+        self.rows += len(self._buffer)
+        self._buffer = []
+
+    def close(self) -> list[Path]:
+        if self._buffer or not self.paths:
+            self.flush()
+        return self.paths
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.close()
+
+
+def snapshot_dir(root, source: str, day: Optional[date | str] = None) -> Path:
+    """`<root>/raw/<YYYY-MM-DD>/<source>/` for today (UTC) unless a date is given."""
+    if day is None:
+        day = datetime.now(timezone.utc).date()
+    day = day if isinstance(day, str) else day.isoformat()
+    date.fromisoformat(day)  # validate
+    return Path(root) / "raw" / day / source
+
+
+def processed_dir(root, version: str) -> Path:
+    return Path(root) / "processed" / version
+
+
+def write_manifest(folder, records: Sequence[LineageRecord]) -> Path:
+    return write_records(Path(folder) / "manifest.parquet", records, LineageRecord)
+
+
+def read_manifest(folder) -> list[LineageRecord]:
+    path = Path(folder) / "manifest.parquet"
+    if not path.exists():
+        return []
+    return [LineageRecord.model_validate(row) for row in read_table(path).to_pylist()]
+
+
+def write_quarantine(folder, rows: Sequence[dict], name: str = "quarantine.parquet") -> Optional[Path]:
+    """Rows that failed validation, with the error. Nothing is written when there are none."""
+    if not rows:
+        return None
+    schema = pa.schema([("record", pa.string()), ("error", pa.string()), ("time", pa.timestamp("us", tz="UTC"))])
+    return write_table(Path(folder) / name, pa.Table.from_pylist(list(rows), schema=schema))
+
+
+def parquet_files(folder, pattern: str = "*.parquet") -> list[Path]:
+    """Complete Parquet files in a folder, sorted; temporary files are never returned."""
+    return sorted(p for p in Path(folder).glob(pattern) if not p.name.startswith("."))
+
+
+def iter_rows(paths: Iterable[Path], columns: Optional[list[str]] = None, batch_size: int = 10_000) -> Iterator[dict]:
+    """Stream rows from Parquet files batch by batch (flat memory)."""
+    for path in paths:
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise CorruptShardError(f"{path}: not a readable Parquet file ({err})") from err
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            yield from batch.to_pylist()
