@@ -1,0 +1,1 @@
+"""Command implementations: each module has `main(argv=None) -> int`; scripts/ and the `bilingual` CLI call them."""

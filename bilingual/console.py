@@ -1,0 +1,55 @@
+"""Progress bars and end-of-command summaries, shared by every command.
+
+`--quiet` (or BILINGUAL_QUIET=1) turns bars off for logs; summaries are always printed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from rich.console import Console
+from rich.table import Table
+from tqdm.auto import tqdm
+
+console = Console(stderr=False, highlight=False)
+
+
+def quiet() -> bool:
+    return os.environ.get("BILINGUAL_QUIET", "") not in ("", "0")
+
+
+def set_quiet(value: bool) -> None:
+    if value:
+        os.environ["BILINGUAL_QUIET"] = "1"
+
+
+def progress(iterable: Optional[Iterable] = None, desc: str = "", total: Optional[int] = None, unit: str = "it"):
+    """A tqdm bar (counts and rate) unless quiet."""
+    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=quiet(), dynamic_ncols=True, leave=False)
+
+
+def summary(title: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    """Print a short table: a mapping gives two columns (what, value); a list of mappings one row each."""
+    table = Table(title=title, title_justify="left")
+    if isinstance(rows, Mapping):
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        for key, value in rows.items():
+            table.add_row(str(key), _fmt(value))
+    else:
+        rows = list(rows)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        for col in columns:
+            table.add_column(str(col), justify="right" if rows and isinstance(rows[0].get(col), (int, float)) else "left")
+        for row in rows:
+            table.add_row(*(_fmt(row.get(col, "")) for col in columns))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
