@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,8 +225,15 @@ def _commit(api, art: Artifact, token: str):
     from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
     wait = float(os.environ.get("BILINGUAL_HUB_RETRY_WAIT", "1"))
+
+    def tell(state) -> None:
+        err = state.outcome.exception()
+        what = f"HTTP {_status(err)}" if _status(err) else type(err).__name__
+        print(f"warning: commit of the {art.name} to {art.repo_id} failed ({what}); retrying in "
+              f"{state.next_action.sleep:.1f}s (attempt {state.attempt_number + 1}/{COMMIT_ATTEMPTS})", file=sys.stderr)
+
     for attempt in Retrying(retry=retry_if_exception(_retryable), stop=stop_after_attempt(COMMIT_ATTEMPTS),
-                            wait=wait_exponential(multiplier=wait, max=30 * wait), reraise=True):
+                            wait=wait_exponential(multiplier=wait, max=30 * wait), reraise=True, before_sleep=tell):
         with attempt:
             ops = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(src)) for src, rel in art.files]
             return api.create_commit(art.repo_id, ops, commit_message=art.commit_message, repo_type=art.repo_type,
@@ -240,6 +248,12 @@ def upload(artifacts: list[Artifact], version: str, token: Optional[str] = None,
 
     token = resolve_token(token)
     api = HfApi(token=token)
+    from .console import quiet
+
+    if quiet():
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     done: dict = {"artifacts": [], "tags": []}
     step = "checking the token"
     try:

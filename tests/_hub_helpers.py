@@ -156,7 +156,7 @@ class HubState:
     """What the fake Hub has received: repos, their files (path -> bytes) per commit, LFS objects, tags, and
     failure injections (fail the Nth call of an endpoint with a status code)."""
 
-    def __init__(self, valid_tokens=("hf_test_token",), write_denied_repos=()):
+    def __init__(self, valid_tokens=("hf_test_token",), write_denied_repos=(), revoke_after_commits=None):
         self.lock = threading.Lock()
         self.valid_tokens = set(valid_tokens)
         self.write_denied_repos = set(write_denied_repos)  # token may read, may not write these
@@ -166,6 +166,8 @@ class HubState:
         self.fail_once: dict[str, int] = {}  # endpoint kind -> status, consumed on first hit
         self.failed: list[str] = []
         self.raw_bodies: list[bytes] = []
+        self.revoke_after_commits = revoke_after_commits  # the token stops working after this many commits
+        self.commits_done = 0
 
     def repo(self, repo_type: str, repo_id: str) -> dict:
         return self.repos.setdefault((repo_type, repo_id), {"files": {}, "commits": [], "tags": {}, "lfs_paths": set()})
@@ -355,6 +357,10 @@ def make_handler(state: HubState, base_url_holder: list):
             repo["files"] = new_files
             repo["commits"].append({"oid": oid, "summary": header["summary"], "paths":
                                     sorted(x["value"]["path"] for x in lines if x["key"] in ("file", "lfsFile"))})
+            with state.lock:
+                state.commits_done += 1
+                if state.revoke_after_commits is not None and state.commits_done >= state.revoke_after_commits:
+                    state.valid_tokens.clear()
             kind = "datasets/" if repo_type == "dataset" else ""
             self._send(200, {"commitUrl": f"{base_url_holder[0]}/{kind}{repo_id}/commit/{oid}", "commitOid": oid,
                              "pullRequestUrl": None})
@@ -408,3 +414,21 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def built_fixture() -> dict[str, Path]:
+    """The model and dataset folders, built once per test process (the ONNX export is the slow part) in a
+    temporary folder removed at exit. Tests that change files copy them first (`copy_tree`)."""
+    if not _BUILT:
+        import atexit
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="bilingual-hub-fixture-"))
+        atexit.register(shutil.rmtree, root, True)
+        _BUILT["model"] = build_model_dir(root / "run" / "model")
+        _BUILT["dataset"] = build_dataset_dir(root / "run" / "dataset")
+        _BUILT["root"] = root
+    return dict(_BUILT)
