@@ -188,7 +188,7 @@ def resolve_token(token: Optional[str] = None) -> str:
 
     token = token or get_token()
     if not token:
-        raise PublishError("no Hub token: set HF_TOKEN or run `huggingface-cli login` (or use --dry-run DIR)")
+        raise PublishError("no Hub token: set HF_TOKEN or run `hf auth login` (or use --dry-run DIR)")
     return token
 
 
@@ -204,7 +204,7 @@ def _status(err: BaseException) -> Optional[int]:
 def _auth_error(err: BaseException, token: str, what: str) -> PublishError:
     code = _status(err)
     reason = "refused the token (401 Unauthorized)" if code == 401 else "denied write access (403 Forbidden)"
-    return PublishError(f"the Hub {reason} while {what}: check HF_TOKEN (or `huggingface-cli login`) and that it "
+    return PublishError(f"the Hub {reason} while {what}: check HF_TOKEN (or `hf auth login`) and that it "
                         "may write to this repository; no release tag was created")
 
 
@@ -244,7 +244,7 @@ def upload(artifacts: list[Artifact], version: str, token: Optional[str] = None,
            progress=None) -> dict:
     """Create repos, commit each artifact, then tag `version` on every repo touched. Returns what was done."""
     from huggingface_hub import HfApi
-    from huggingface_hub.utils import HfHubHTTPError
+    from requests import HTTPError as HfHubHTTPError  # huggingface_hub's errors subclass it; whoami raises it bare
 
     token = resolve_token(token)
     api = HfApi(token=token)
@@ -267,6 +267,10 @@ def upload(artifacts: list[Artifact], version: str, token: Optional[str] = None,
         for repo_id, repo_type in repos:
             step = f"creating {repo_type} repo {repo_id}"
             api.create_repo(repo_id, repo_type=repo_type, exist_ok=True, private=private, token=token)
+            step = f"reading the tags of {repo_id}"
+            if any(t.name == version for t in api.list_repo_refs(repo_id, repo_type=repo_type, token=token).tags):
+                raise PublishError(f"{repo_type} repo {repo_id} already has a tag {version}: publish a new "
+                                   "version instead of moving a released one")
         last_commit: dict[tuple[str, str], str] = {}
         for art in artifacts if progress is None else progress(artifacts, desc="commits", unit="commit"):
             step = f"committing the {art.name} to {art.repo_id}"

@@ -244,6 +244,19 @@ def make_handler(state: HubState, base_url_holder: list):
                     return
                 return self._send(200, {"type": "user", "name": "tester", "orgs": [{"name": "org"}],
                                         "auth": {"accessToken": {"role": "write"}}})
+            m = re.fullmatch(r"/api/(models|datasets)/(.+)/refs", path)
+            if m:
+                repo_type, repo_id = m.group(1)[:-1], unquote(m.group(2))
+                if not self._authorized():
+                    return
+                if (repo_type, repo_id) not in state.repos:
+                    return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+                repo = state.repo(repo_type, repo_id)
+                head = repo["commits"][-1]["oid"] if repo["commits"] else "0" * 40
+                return self._send(200, {
+                    "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": head}], "converts": [],
+                    "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": v["target"]}
+                             for t, v in repo["tags"].items()]})
             m = re.fullmatch(r"/api/(models|datasets)/(.+?)(?:/revision/(.+))?", path)
             if m:
                 repo_type, repo_id = m.group(1)[:-1], unquote(m.group(2))

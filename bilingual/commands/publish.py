@@ -1,5 +1,5 @@
 """`publish`: push the dataset folder (Parquet + card), the tokenizer and the model (+ onnx/) to the Hub, or write
-the exact upload tree with --dry-run DIR. The token comes from HF_TOKEN or `huggingface-cli login`, never a flag."""
+the exact upload tree with --dry-run DIR. The token comes from HF_TOKEN or `hf auth login`, never a flag."""
 
 from __future__ import annotations
 
