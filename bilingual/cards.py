@@ -35,6 +35,49 @@ def _get(mapping: Any, *keys, default=None):
     return mapping
 
 
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _num(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def clean_report(report) -> dict:
+    """The report with every section coerced to the documented shape (a missing or malformed section becomes
+    empty), so one odd stage output cannot break the card; empty sections are reported as missing."""
+    report = _dict(report)
+    out = {k: report.get(k) if isinstance(report.get(k), str) else None
+           for k in ("run_dir", "started_at", "finished_at", "license")}
+    out["versions"] = {str(k): str(v) for k, v in _dict(report.get("versions")).items()}
+    out["sources"] = _dicts(report.get("sources"))
+    corpus = _dict(report.get("corpus"))
+    if corpus:
+        steps = corpus.get("steps")
+        if not isinstance(steps, list):  # accept any list of step dicts, whatever the builder names it
+            steps = next((v for v in corpus.values() if isinstance(v, list) and v and isinstance(v[0], dict)
+                          and "step" in v[0]), [])
+        corpus = {**{k: _num(corpus.get(k)) for k in ("in", "kept", "rejected")},
+                  "splits": {str(k): v for k, v in _dict(corpus.get("splits")).items() if _num(v) is not None},
+                  "steps": [{**st, "reasons": {str(r): n for r, n in _dict(st.get("reasons")).items()
+                                               if _num(n) is not None}} for st in _dicts(steps)]}
+    out["corpus"] = corpus
+    training = _dict(report.get("training"))
+    if training:
+        training = {**training, "hyperparameters": _dict(training.get("hyperparameters")),
+                    "log_history": _dicts(training.get("log_history"))}
+    out["training"] = training
+    out["tokenizer"] = _dict(report.get("tokenizer"))
+    out["evaluation"] = {str(d): {**sc, "signatures": {k: str(v) for k, v in _dict(sc.get("signatures")).items()}}
+                         for d, sc in _dict(report.get("evaluation")).items() if isinstance(sc, dict)}
+    out["export"] = {k: v for k, v in _dict(report.get("export")).items() if isinstance(v, dict)}
+    return out
+
+
 def load_report(path) -> dict:
     path = Path(path)
     try:
@@ -117,8 +160,8 @@ def eval_results(report: dict, dataset_repo: str) -> list:
             continue
         src, _, tgt = direction.partition("-")
         for key, name in METRICS:
-            value = scores.get(key)
-            if not isinstance(value, (int, float)):
+            value = _num(scores.get(key))
+            if value is None:
                 continue
             sig = _get(scores, "signatures", key)
             results.append(EvalResult(
@@ -142,17 +185,17 @@ def _eval_rows(report: dict) -> list[dict]:
 
 
 def _training(report: dict) -> Optional[dict]:
-    tr = _get(report, "training")
-    if not isinstance(tr, dict):
+    tr = report.get("training")
+    if not tr:
         return None
-    history = [h for h in tr.get("log_history") or [] if isinstance(h, dict)]
-    losses = [h for h in history if "loss" in h]
+    history = tr["log_history"]
+    losses = [h for h in history if _num(h.get("loss")) is not None]
     evals = [h for h in history if any(k.startswith("eval_") for k in h)]
     return {
         "preset": tr.get("preset"), "model_type": tr.get("model_type"), "parameters": tr.get("parameters"),
         "hyperparameters": tr.get("hyperparameters") or {}, "best_checkpoint": tr.get("best_checkpoint"),
         "best_metric": tr.get("best_metric"), "tokens_per_second": tr.get("tokens_per_second"),
-        "steps": max((h.get("step", 0) for h in history), default=None),
+        "steps": max((h["step"] for h in history if _num(h.get("step")) is not None), default=None),
         "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None,
         "evals": [{k: h[k] for k in ("step", "epoch", "eval_loss", "eval_bleu", "eval_chrf") if k in h}
                   for h in evals][-5:],
@@ -161,17 +204,10 @@ def _training(report: dict) -> Optional[dict]:
 
 def _funnel(report: dict) -> list[dict]:
     rows = []
-    corpus = _get(report, "corpus") or {}
-    steps = corpus.get("steps") if isinstance(corpus, dict) else None
-    if not isinstance(steps, list):  # accept any list of step dicts, whatever the builder names it
-        steps = next((v for v in (corpus.values() if isinstance(corpus, dict) else [])
-                      if isinstance(v, list) and v and isinstance(v[0], dict) and "step" in v[0]), [])
-    for step in steps:
-        if isinstance(step, dict):
-            reasons = step.get("reasons") or {}
-            top = sorted(reasons.items(), key=lambda kv: -kv[1])[:3]
-            rows.append({"step": step.get("step"), "in": step.get("in"), "kept": step.get("kept"),
-                         "dropped": step.get("dropped"), "reasons": ", ".join(f"{r} ({n})" for r, n in top)})
+    for step in _get(report, "corpus", "steps", default=None) or []:
+        top = sorted(step["reasons"].items(), key=lambda kv: -kv[1])[:3]
+        rows.append({"step": step.get("step"), "in": _num(step.get("in")), "kept": _num(step.get("kept")),
+                     "dropped": _num(step.get("dropped")), "reasons": ", ".join(f"{r} ({n})" for r, n in top)})
     return rows
 
 
@@ -197,7 +233,7 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise CardError(f"{config_path}: not valid JSON ({err.msg})") from None
-    report = report if isinstance(report, dict) else {}
+    report = clean_report(report)
 
     results = eval_results(report, dataset_repo)
     licence_id, licence_note = _licence(report, license)
@@ -212,20 +248,19 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
         model_name=model_repo.split("/")[-1], eval_results=results or None,
         **({"license_name": "see-training-data-licences"} if licence_id == "other" else {}),
     )
-    export = _get(report, "export") or {}
+    export = report["export"]
     has_onnx_dir = (model_dir / "onnx").is_dir()
     context = {
         "model_repo": model_repo, "dataset_repo": dataset_repo, "model_type": model_type,
         "architecture": architecture_rows(config),
         "parameters_report": _get(report, "training", "parameters"), "parameters_counted": counted,
-        "training": _training(report), "sources": [s for s in report.get("sources") or [] if isinstance(s, dict)],
-        "corpus": report.get("corpus") if isinstance(report.get("corpus"), dict) else None,
+        "training": _training(report), "sources": report["sources"], "corpus": report["corpus"] or None,
         "funnel": _funnel(report), "evaluation": _eval_rows(report),
         "tokenizer": _tokenizer_info(model_dir), "tokenizer_report": _get(report, "tokenizer"),
         "tags": langtags.TARGET_TAGS, "mbart_codes": langtags.MBART_CODES,
         "parity": _parity(export),
         "has_onnx_dir": has_onnx_dir, "licence": licence_id, "licence_note": licence_note,
-        "versions": report.get("versions") if isinstance(report.get("versions"), dict) else {},
+        "versions": report["versions"],
         "run": {k: report.get(k) for k in ("run_dir", "started_at", "finished_at")},
         "missing": lambda what, stage: MISSING.format(what=what, stage=stage),
         "fmt": _fmt,

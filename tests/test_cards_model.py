@@ -145,3 +145,24 @@ def test_card_snippets_run(model_dir):
         scope: dict = {}
         exec(compile(code, "card-snippet", "exec"), scope)
         assert isinstance(scope["_out"], list) and len(scope["_out"]) == 1
+
+
+@pytest.mark.parametrize("section", ["evaluation", "training", "sources", "corpus", "export", "tokenizer", "versions"])
+@pytest.mark.parametrize("value", [None, "oops", 7, [1, "a"], {"x": 1}])
+def test_malformed_sections_do_not_break_the_card(model_dir, section, value):
+    """A stage that wrote an odd value costs only its own section, which then says it is missing."""
+    report = sample_report(model_dir)
+    report[section] = value
+    card = cards.build_model_card(model_dir, report)
+    text = card.text
+    if section == "evaluation":
+        assert "the run report has no evaluation scores" in text and not card.data.eval_results
+    elif section == "training":
+        assert ("Hyper-parameters: not recorded in the run report." if value == {"x": 1}
+                else "the run report has no training section") in text
+    elif section == "sources":
+        assert "the run report has no source list" in text
+    elif section == "corpus":
+        assert "the run report has no filter funnel" in text
+    else:  # the rest of the card is intact
+        assert len(card.data.eval_results) == 6
