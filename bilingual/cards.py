@@ -12,12 +12,11 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from .hub import DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, TOKENIZER_FILES
 from .modeling import langtags
 from .storage import write_text
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "model_card.md.j2"
-DEFAULT_DATASET_REPO = "org/bilingual"
-DEFAULT_MODEL_REPO = "org/bilingual-mt"
 METRICS = (("bleu", "BLEU"), ("chrf", "chrF"), ("chrf++", "chrF++"))
 MISSING = "Not available: the run report has no {what} (the {stage} stage was skipped or failed)."
 
@@ -145,9 +144,6 @@ def _tokenizer_info(model_dir: Path) -> dict:
     except Exception as err:  # an unreadable tokenizer is reported in the card, not fatal
         return {"style": None, "problem": f"the tokenizer could not be loaded ({type(err).__name__})"}
 
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "source.spm", "sentencepiece.bpe.model",
-                   "vocab.json")
 
 
 def eval_results(report: dict, dataset_repo: str) -> list:

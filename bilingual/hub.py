@@ -154,6 +154,18 @@ def plan(dataset_dir=None, model_dir=None, dataset_repo: str = DEFAULT_DATASET_R
     return artifacts
 
 
+def card_warnings(artifacts: list[Artifact]) -> list[str]:
+    """A model card whose loading snippet names another repo would send users to the wrong place."""
+    out = []
+    for art in artifacts:
+        for src, rel in art.files:
+            if art.name == "model" and rel == "README.md":
+                if f'from_pretrained("{art.repo_id}"' not in src.read_text(encoding="utf-8"):
+                    out.append(f"{src} does not show loading from {art.repo_id}: regenerate it with "
+                               f"scripts/card.py --model {src.parent} --model-repo {art.repo_id}")
+    return out
+
+
 # ------------------------------------------------------------------------------------------- dry run
 
 
@@ -311,7 +323,8 @@ def publish(dataset_dir, model_dir, dataset_repo: str = DEFAULT_DATASET_REPO, mo
     artifacts = plan(dataset_dir, model_dir, dataset_repo, model_repo, version, onnx=onnx)
     summary = {"version": version, "dry_run": dry_run_dir is not None,
                "plan": [{"name": a.name, "repo_id": a.repo_id, "repo_type": a.repo_type, "files": len(a.files),
-                         "bytes": a.nbytes, "paths": [rel for _, rel in a.files]} for a in artifacts]}
+                         "bytes": a.nbytes, "paths": [rel for _, rel in a.files]} for a in artifacts],
+               "warnings": card_warnings(artifacts)}
     if dry_run_dir is not None:
         out = write_tree(artifacts, dry_run_dir)
         summary["dir"] = str(out)

@@ -202,6 +202,12 @@ def test_preflight_messages(release, tmp_path, capsys):
     fails(["--dataset", str(bad_yaml)], "README.md", "YAML metadata is invalid")
 
     fails(["--dataset", str(release["dataset"]), "--version", "bad tag!"], "not usable as a tag")
+
+    # a card generated for another repo name is published with a warning that says how to fix it
+    assert publish_cmd.main(["--model", str(release["model"]), "--model-repo", "other/mt", "--version", "v1",
+                             "--dry-run", str(tmp_path / "warn"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "does not show loading from other/mt" in err and "--model-repo other/mt" in err
     fails([], "nothing to publish")
 
 

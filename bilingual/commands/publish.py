@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except hub.PublishError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     if result["dry_run"]:
         rows = [{"artifact": a["name"], "repo": f"{a['repo_type']}:{a['repo_id']}", "files": a["files"],
                  "bytes": a["bytes"]} for a in result["plan"]]
