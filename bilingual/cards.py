@@ -9,6 +9,7 @@ the `model-index` is in the form the Hub reads, with the sacreBLEU signature of 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -146,6 +147,22 @@ def _tokenizer_info(model_dir: Path) -> dict:
 
 
 
+UNNAMED_TEST_SET = "test set not named in the run report"
+
+
+def test_set_name(scores: dict) -> str:
+    """The evaluation entry's own name for its test data ('test_set' or 'dataset'), never a guess."""
+    name = scores.get("test_set") or scores.get("dataset")
+    return str(name) if name else UNNAMED_TEST_SET
+
+
+def test_set_id(scores: dict, dataset_repo: str) -> str:
+    """model-index dataset.type: the test set's Hub id when the report gives one that looks like an id, else
+    the training dataset's repo (whose held-out split it is by default)."""
+    name = scores.get("test_set_id") or scores.get("test_set")
+    return str(name) if isinstance(name, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", name) else dataset_repo
+
+
 def eval_results(report: dict, dataset_repo: str) -> list:
     """One `EvalResult` per (direction, metric), with the sacreBLEU signature in the metric's args."""
     from huggingface_hub import EvalResult
@@ -162,8 +179,8 @@ def eval_results(report: dict, dataset_repo: str) -> list:
             sig = _get(scores, "signatures", key)
             results.append(EvalResult(
                 task_type="translation", task_name=f"Translation {direction}",
-                dataset_type=dataset_repo, dataset_name=f"{dataset_repo} test ({src}→{tgt})",
-                dataset_config=direction, dataset_split=scores.get("split", "test"),
+                dataset_type=test_set_id(scores, dataset_repo), dataset_name=f"{test_set_name(scores)} ({src}→{tgt})",
+                dataset_config=direction, dataset_split=str(scores.get("split") or "test"),
                 metric_type=key, metric_name=f"{name} (sacreBLEU)", metric_value=round(float(value), 2),
                 metric_args={"signature": sig} if sig else None,
             ))
@@ -175,6 +192,7 @@ def _eval_rows(report: dict) -> list[dict]:
     for direction, scores in sorted((_get(report, "evaluation") or {}).items()):
         if isinstance(scores, dict):
             rows.append({"direction": direction, **{k: scores.get(k) for k, _ in METRICS},
+                         "test_set": test_set_name(scores),
                          "n": scores.get("n"), "backend": scores.get("backend"), "num_beams": scores.get("num_beams"),
                          "signatures": scores.get("signatures") or {}})
     return rows
@@ -281,7 +299,7 @@ def _parity(export: dict) -> list[dict]:
         if isinstance(identical, (int, float)) and identical <= 1:
             identical = identical * 100
         rows.append({"name": name, "identical": identical, "n": info.get("n"), "passed": info.get("passed"),
-                     "chrf_delta": info.get("chrf_delta")})
+                     "chrf_drop": _num(info.get("chrf_drop"))})
     return rows
 
 

@@ -70,7 +70,13 @@ def test_card_carries_the_reports_numbers(model_dir):
     assert 'AutoModelForSeq2SeqLM.from_pretrained("acme/bn-en-mt")' in text
     assert 'ORTModelForSeq2SeqLM.from_pretrained("acme/bn-en-mt", subfolder="onnx")' in text
     assert ">>bn<< How are you?" in text and ">>en<<" in text
-    assert "| ONNX fp32 | 100.00 | 50 | passed |" in text
+    assert "| ONNX fp32 | 100.00 | 0.00 | 50 | passed |" in text
+    assert "| ONNX int8 (dynamic quantization) | 96.00 | 0.42 | 50 | passed |" in text
+    # the test set is named only where the report names it
+    assert "| bn-en | NTREX-128 | 17.89 |" in text
+    assert "| en-bn | test set not named in the run report |" in text
+    names = {r.dataset_config: r.dataset_name for r in data.eval_results}
+    assert names == {"bn-en": "NTREX-128 (bn→en)", "en-bn": "test set not named in the run report (en→bn)"}
     assert "## Intended use" in text and "## Limitations and risks" in text
     assert not list(model_dir.glob(".README.md*"))  # atomic write left no temporary file
 
