@@ -222,3 +222,15 @@ def test_plan_is_the_upload_selection(release):
     paths = [rel for a in arts for _, rel in a.files]
     assert not any(p.endswith(".tmp") or "/." in p or p.startswith(".") for p in paths)
     assert "stats.json" not in paths and "training_args.bin" not in paths
+
+
+def test_library_dry_run_result(release, tmp_path):
+    """`publish()` as the pipeline calls it: the returned plan lists exactly the files written."""
+    result = hub.publish(release["dataset"], release["model"], "a/ds", "a/m", "v9", dry_run_dir=tmp_path / "dry")
+    assert result["dry_run"] is True and result["version"] == "v9" and result["warnings"]  # card names org/bilingual-mt
+    written = {sub: set(tree_bytes(Path(path))) for sub, path in result["trees"].items()}
+    planned = {"dataset": set(), "model": set()}
+    for art in result["plan"]:
+        planned["dataset" if art["repo_type"] == "dataset" else "model"].update(art["paths"])
+    assert written == planned
+    assert not [p for p in (tmp_path / "dry").iterdir() if p.name.startswith(".")]  # no temporary folders left
