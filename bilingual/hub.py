@@ -213,11 +213,22 @@ def _status(err: BaseException) -> Optional[int]:
     return getattr(response, "status_code", None)
 
 
-def _auth_error(err: BaseException, token: str, what: str) -> PublishError:
+def _auth_error(err: BaseException, what: str, tags: list) -> PublishError:
     code = _status(err)
     reason = "refused the token (401 Unauthorized)" if code == 401 else "denied write access (403 Forbidden)"
     return PublishError(f"the Hub {reason} while {what}: check HF_TOKEN (or `hf auth login`) and that it "
-                        "may write to this repository; no release tag was created")
+                        f"may write to this repository; {_outcome(tags)}")
+
+
+def _outcome(tags: list) -> str:
+    if not tags:
+        return "no release tag was created"
+    return "tags already created: " + ", ".join(f"{t['repo_id']}@{t['tag']}" for t in tags)
+
+
+def _first_line(err: BaseException, token: str) -> str:
+    text = _redact(str(err), token).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _retryable(err: BaseException) -> bool:
@@ -269,12 +280,7 @@ def upload(artifacts: list[Artifact], version: str, token: Optional[str] = None,
     done: dict = {"artifacts": [], "tags": []}
     step = "checking the token"
     try:
-        try:
-            api.whoami(token=token)
-        except HfHubHTTPError as err:
-            if _status(err) == 401:
-                raise _auth_error(err, token, step) from None
-            raise
+        api.whoami(token=token)
         repos = list(dict.fromkeys((a.repo_id, a.repo_type) for a in artifacts))
         for repo_id, repo_type in repos:
             step = f"creating {repo_type} repo {repo_id}"
@@ -304,14 +310,14 @@ def upload(artifacts: list[Artifact], version: str, token: Optional[str] = None,
             done["tags"].append({"repo_id": repo_id, "repo_type": repo_type, "tag": version, "revision": oid})
     except HfHubHTTPError as err:
         if _status(err) in (401, 403):
-            raise _auth_error(err, token, step) from None
-        first = _redact(str(err), token).splitlines()[0] if str(err) else type(err).__name__
-        raise PublishError(f"the Hub returned an error while {step}: {first}; no release tag was created"
-                           if not done["tags"] else f"the Hub returned an error while {step}: {first}") from None
+            raise _auth_error(err, step, done["tags"]) from None
+        raise PublishError(f"the Hub returned an error while {step}: {_first_line(err, token)}; "
+                           f"{_outcome(done['tags'])}") from None
     except PublishError:
         raise
     except Exception as err:  # connection refused, timeouts after retries: name the step, never the token
-        raise PublishError(f"publishing failed while {step}: {_redact(str(err), token).splitlines()[0] if str(err) else type(err).__name__}") from None
+        raise PublishError(f"publishing failed while {step}: {_first_line(err, token)}; "
+                           f"{_outcome(done['tags'])}") from None
     return done
 
 

@@ -167,6 +167,7 @@ class HubState:
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
         self.fail_once: dict[str, int] = {}  # endpoint kind -> status, consumed on first hit
         self.failed: list[str] = []
+        self.fail_always: dict[str, int] = {}  # endpoint kind -> status, every time
         self.raw_bodies: list[bytes] = []
         self.revoke_after_commits = revoke_after_commits  # the token stops working after this many commits
         self.commits_done = 0
@@ -230,7 +231,7 @@ def make_handler(state: HubState, base_url_holder: list):
 
         def _inject(self, kind: str) -> bool:
             with state.lock:
-                status = state.fail_once.pop(kind, None)
+                status = state.fail_once.pop(kind, None) or state.fail_always.get(kind)
                 if status:
                     state.failed.append(kind)
             if status:

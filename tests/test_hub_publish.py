@@ -158,6 +158,18 @@ def test_token_revoked_midway_leaves_no_release_tag(release, tmp_path):
         _assert_no_token(TOKEN, proc.stdout, proc.stderr)
 
 
+def test_persistent_server_error_gives_up_without_tag(release, tmp_path):
+    with LocalHub() as server:
+        server.state.fail_always = {"commit": 503}
+        proc = run_publish(server.url, _args(release, "v3") + ["--quiet"], tmp_path)
+        assert proc.returncode == 2
+        assert server.state.failed == ["commit"] * hub.COMMIT_ATTEMPTS  # retried, then gave up
+        line = proc.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: the Hub returned an error while committing the dataset to org/bilingual")
+        assert "503" in line and line.endswith("no release tag was created")
+        assert all(not r["tags"] and not r["commits"] for r in server.state.repos.values())
+
+
 def test_no_token_at_all(release, tmp_path):
     proc = run_publish("http://127.0.0.1:9", _args(release), tmp_path, token=None)
     assert proc.returncode == 2
