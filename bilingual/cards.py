@@ -273,7 +273,9 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
         "tokenizer": _tokenizer_info(model_dir), "tokenizer_report": _get(report, "tokenizer"),
         "tags": langtags.TARGET_TAGS, "mbart_codes": langtags.MBART_CODES,
         "parity": _parity(export),
-        "has_onnx_dir": has_onnx_dir, "licence": licence_id, "licence_note": licence_note,
+        "has_onnx_dir": has_onnx_dir, "has_onnx_int8": (model_dir / "onnx-int8" / "encoder_model.onnx").is_file(),
+        "bn_bleu_13a": any("tok:13a" in sc["signatures"].get("bleu", "") for d, sc in report["evaluation"].items()
+                           if d.endswith("-bn")), "licence": licence_id, "licence_note": licence_note,
         "versions": report["versions"],
         "run": {k: report.get(k) for k in ("run_dir", "started_at", "finished_at")},
         "missing": lambda what, stage: MISSING.format(what=what, stage=stage),

@@ -29,6 +29,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "sentencepiece.bpe.model", "chat_template.jinja")
 MODEL_ROOT_FILES = ("config.json", "generation_config.json", "README.md", "model.safetensors.index.json",
                     "pytorch_model.bin.index.json")
+ONNX_INT8_DIR = "onnx-int8"
 ONNX_SUFFIXES = (".onnx", ".onnx_data", ".json", ".txt", ".model", ".spm", ".jinja")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -90,8 +91,8 @@ def tokenizer_files(model_dir) -> list[tuple[Path, str]]:
 
 
 def model_files(model_dir, onnx: bool = True) -> list[tuple[Path, str]]:
-    """config, generation config, card and weights at the root, plus `onnx/` when asked; never checkpoints,
-    optimizer states or training arguments."""
+    """config, generation config, card and weights at the root, plus `onnx/` (and `onnx-int8/` if present) when
+    asked; never checkpoints, optimizer states, training arguments or other stray files."""
     root = Path(model_dir)
     if not root.is_dir():
         raise PublishError(f"model folder {root} does not exist")
@@ -111,8 +112,10 @@ def model_files(model_dir, onnx: bool = True) -> list[tuple[Path, str]]:
         if not (onnx_dir / "encoder_model.onnx").is_file():
             raise PublishError(f"{onnx_dir} has no encoder_model.onnx: run scripts/export_onnx.py first, "
                                "or publish without ONNX (--no-onnx)")
-        files += [(p, p.relative_to(root).as_posix()) for p in sorted(onnx_dir.rglob("*"))
-                  if p.is_file() and _visible(p, root) and p.name.endswith(ONNX_SUFFIXES)]
+        # onnx/ always; onnx-int8/ (the serving stage's parity-checked dynamic int8 export) when it exists
+        for sub in [onnx_dir] + [d for d in [root / ONNX_INT8_DIR] if (d / "encoder_model.onnx").is_file()]:
+            files += [(p, p.relative_to(root).as_posix()) for p in sorted(sub.rglob("*"))
+                      if p.is_file() and _visible(p, root) and p.name.endswith(ONNX_SUFFIXES)]
     return files
 
 

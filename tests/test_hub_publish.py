@@ -246,3 +246,22 @@ def test_library_dry_run_result(release, tmp_path):
         planned["dataset" if art["repo_type"] == "dataset" else "model"].update(art["paths"])
     assert written == planned
     assert not [p for p in (tmp_path / "dry").iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+def test_int8_export_is_published_beside_onnx(release, tmp_path):
+    """`onnx-int8/` (the serving stage's int8 export) goes with the model when it holds an encoder; the card
+    then shows how to load it."""
+    model = copy_tree(release["model"], tmp_path / "model")
+    (model / "onnx-int8").mkdir()
+    arts = hub.plan(None, model, version="v1")
+    assert not any(rel.startswith("onnx-int8/") for a in arts for _, rel in a.files)  # empty folder: skipped
+    shutil.rmtree(model / "onnx-int8")
+    shutil.copytree(model / "onnx", model / "onnx-int8")
+    (model / "onnx-int8" / "notes.bin").write_bytes(b"stray")
+    cards.write_model_card(model, sample_report(model))
+    assert 'subfolder="onnx-int8"' in (model / "README.md").read_text(encoding="utf-8")
+    paths = {rel for a in hub.plan(None, model, version="v1") for _, rel in a.files}
+    assert {"onnx-int8/encoder_model.onnx", "onnx-int8/decoder_model.onnx", "onnx-int8/config.json"} <= paths
+    assert "onnx-int8/notes.bin" not in paths
+    assert not any(rel.startswith("onnx-int8/") for a in hub.plan(None, model, version="v1", onnx=False)
+                   for _, rel in a.files)
