@@ -329,6 +329,12 @@ def publish(dataset_dir, model_dir, dataset_repo: str = DEFAULT_DATASET_REPO, mo
             private: Optional[bool] = None, progress=None) -> dict:
     """Publish the dataset folder (Parquet + card), the tokenizer and the model (+ onnx/) to the Hub, or write
     the exact upload tree under `dry_run_dir` (`dataset/`, `model/`) when given. Either folder may be None."""
+    if dry_run_dir is not None:
+        out = Path(dry_run_dir).resolve()
+        for src in (dataset_dir, model_dir):
+            if src is not None and (out == Path(src).resolve() or Path(src).resolve() in out.parents):
+                raise PublishError(f"dry-run folder {dry_run_dir} is inside {src}: choose a folder outside the "
+                                   "folders being published")
     artifacts = plan(dataset_dir, model_dir, dataset_repo, model_repo, version, onnx=onnx)
     summary = {"version": version, "dry_run": dry_run_dir is not None,
                "plan": [{"name": a.name, "repo_id": a.repo_id, "repo_type": a.repo_type, "files": len(a.files),

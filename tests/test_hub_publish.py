@@ -221,6 +221,9 @@ def test_preflight_messages(release, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not show loading from other/mt" in err and "--model-repo other/mt" in err
     fails([], "nothing to publish")
+    assert publish_cmd.main(["--dataset", str(release["dataset"]), "--version", "v1",
+                             "--dry-run", str(release["dataset"] / "out")]) == 2
+    assert "is inside" in capsys.readouterr().err and not (release["dataset"] / "out").exists()
 
 
 def test_plan_is_the_upload_selection(release):
