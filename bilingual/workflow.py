@@ -140,3 +140,153 @@ def versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
+
+
+def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides: Optional[dict] = None,
+                 day: Optional[str] = None, publish: bool = True) -> dict:
+    """Run every stage into `out`; returns the report (also `out/report.json` and `out/report.html`)."""
+    recipe = load_recipe(recipe_path)
+    run = Run.open(Path(out))
+    raw_root = run.out / "work"
+    day = day or datetime.now(timezone.utc).date().isoformat()
+    snapshots: list[Path] = []
+
+    def collect() -> dict:
+        from .sources import corpora
+
+        rows = []
+        for c in recipe.corpora:
+            snap = storage.snapshot_dir(raw_root, c.name, day)
+            path = resolve(c.path)
+            if c.kind == "tsv":
+                reader = corpora.read_tsv(path, source=c.name, license=c.license)
+            elif c.kind == "tmx":
+                reader = corpora.read_tmx(path, source=c.name, license=c.license)
+            elif c.kind == "aligned":
+                reader = corpora.read_aligned(path, resolve(c.en_path), source=c.name, license=c.license)
+            else:
+                raise ValueError(f"{recipe_path}: corpus {c.name}: unknown kind {c.kind!r} (tsv, tmx, aligned)")
+            counts = corpora.snapshot_corpus(reader, snap, c.name, path, c.license)
+            rows.append({**counts, "license": c.license, "snapshot": str(snap)})
+        rows += collect_wikipedia(recipe, raw_root, day)
+        return {"sources": rows, "records_out": sum(r.get("kept", 0) for r in rows)}
+
+    section = run.stage("collect", collect)
+    run.report["sources"] = section["sources"]
+    snapshots = [Path(r["snapshot"]) for r in section["sources"] if r.get("kind", "pairs") == "pairs"]
+
+    def build() -> dict:
+        from .processing.corpus import build_corpus
+
+        stats = build_corpus(snapshots, resolve(recipe.filter_recipe), run.out / "dataset",
+                             eval_sets=[resolve(p) for p in recipe.eval_sets] or None)
+        stats["dataset_dir"] = str(run.out / "dataset")
+        stats["records_out"] = stats.get("kept")
+        return stats
+
+    corpus = run.stage("build", build, records_in=section["records_out"], out_key="corpus")
+
+    def tokenizer() -> dict:
+        from .modeling.tokenizer import dataset_parquet_files, train_tokenizer_from_parquet
+
+        tok = train_tokenizer_from_parquet(dataset_parquet_files(run.out / "dataset", "train"),
+                                           run.out / "tokenizer", vocab_size=recipe.tokenizer_vocab_size)
+        return {"vocab_size": len(tok), "path": str(run.out / "tokenizer"), "type": "unigram"}
+
+    run.stage("tokenizer", tokenizer, records_in=corpus.get("splits", {}).get("train"))
+
+    def train() -> dict:
+        from .modeling.training import load_config, train as train_model
+
+        overrides = {"data.dataset_dir": str(run.out / "dataset"), "model.tokenizer": str(run.out / "tokenizer"),
+                     "training.output_dir": str(run.out / "train"), **recipe.train_overrides,
+                     **(train_overrides or {})}
+        cfg = load_config(resolve(recipe.train_config), [f"{k}={v}" for k, v in overrides.items()])
+        result = train_model(cfg)
+        publish_model_dir(Path(result["output_dir"]), run.out / "model")
+        return {**result, "model_dir": str(run.out / "model")}
+
+    run.stage("train", train, records_in=corpus.get("splits", {}).get("train"), out_key="training")
+
+    def evaluate() -> dict:
+        from .evaluation import evaluate_model, load_pairs
+
+        pairs = load_pairs(dataset=run.out / "dataset", split="test", limit=recipe.eval_max_samples)
+        result = evaluate_model(run.out / "model", pairs, num_beams=recipe.eval_num_beams,
+                                output_dir=run.out / "evaluation")
+        for direction in result.values():
+            if isinstance(direction, dict):
+                direction["test_set"] = "held-out test split of the bundled corpora"
+        return result
+
+    run.stage("evaluate", evaluate, out_key="evaluation")
+
+    def export() -> dict:
+        from .modeling.export import export_all
+
+        return export_all(run.out / "model", quantize=recipe.export_quantize, ctranslate2=False,
+                          n_sample=recipe.export_parity_samples)
+
+    run.stage("export", export, out_key="export")
+
+    def cards() -> dict:
+        from .cards import write_model_card
+
+        path = write_model_card(run.out / "model", run.report, dataset_repo=recipe.dataset_repo,
+                                model_repo=recipe.model_repo)
+        return {"model_card": str(path), "dataset_card": str(run.out / "dataset" / "README.md")}
+
+    run.stage("card", cards)
+
+    if publish:
+        def publish_stage() -> dict:
+            from .hub import publish as hub_publish
+
+            result = hub_publish(run.out / "dataset", run.out / "model", recipe.dataset_repo, recipe.model_repo,
+                                 version=f"v{day.replace('-', '')}", dry_run_dir=run.out / "publish")
+            return {"dry_run_dir": str(run.out / "publish"), "warnings": result.get("warnings", [])}
+
+        run.stage("publish", publish_stage)
+
+    run.report["finished_at"] = datetime.now(timezone.utc).isoformat()
+    run.save()
+    from .report import write_report
+
+    write_report(run.out)
+    return run.report
+
+
+def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[dict]:
+    """Wikipedia dumps → Document snapshots, then linked articles → mined SentencePairs."""
+    if not recipe.wikipedia:
+        return []
+    from .sources.mine import mine_snapshots
+    from .sources.wikidump import collect_dump
+
+    rows, snaps = [], {}
+    for w in recipe.wikipedia:
+        summary = collect_dump(resolve(w.dump), w.lang, raw_root, index=resolve(w.index) if w.index else None, day=day)
+        snaps[w.lang] = storage.snapshot_dir(raw_root, f"wikipedia-{w.lang}", day)
+        rows.append({"source": f"wikipedia-{w.lang}", "kind": "documents", "license": "CC BY-SA 4.0",
+                     "snapshot": str(snaps[w.lang]), **_counts(summary)})
+    if recipe.wiki_links and {"bn", "en"} <= snaps.keys():
+        summary = mine_snapshots(snaps["bn"], snaps["en"], resolve(recipe.wiki_links), raw_root, day=day)
+        rows.append({"source": "wikipedia-mined", "kind": "pairs", "license": "CC BY-SA 4.0",
+                     "snapshot": str(storage.snapshot_dir(raw_root, "wikipedia-mined", day)), **_counts(summary)})
+    return rows
+
+
+def _counts(summary: dict) -> dict:
+    keep = ("read", "kept", "quarantined", "status", "pages", "documents", "pairs", "articles")
+    return {k: v for k, v in summary.items() if k in keep and not isinstance(v, (dict, list))}
+
+
+def publish_model_dir(trained: Path, model_dir: Path) -> None:
+    """Copy the final (best) model + tokenizer out of the training folder, without checkpoints or logs."""
+    import shutil
+
+    staging = model_dir.with_name(model_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(trained, staging, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "*.tmp", "training_args.bin"))
+    shutil.rmtree(model_dir, ignore_errors=True)
+    staging.rename(model_dir)
