@@ -1,0 +1,112 @@
+"""The whole job on the bundled samples, with reduced training, and every output loaded back through
+the Hugging Face API a consumer would use."""
+
+import json
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    cmd = [sys.executable, str(REPO / "scripts" / "run_pipeline.py"), "--output-dir", str(out),
+           "--max-steps", "40", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Run summary" in proc.stdout
+    return out
+
+
+def test_dataset_loads_with_three_disjoint_splits(run_dir):
+    import datasets
+
+    ds = datasets.load_dataset(str(run_dir / "dataset"))
+    assert set(ds) >= {"train", "validation", "test"}
+    assert all(ds[s].num_rows > 0 for s in ("train", "validation", "test"))
+    train = {(r["bn"], r["en"]) for r in ds["train"]}
+    for split in ("validation", "test"):
+        assert not train & {(r["bn"], r["en"]) for r in ds[split]}
+    report = json.loads((run_dir / "report.json").read_text())
+    corpus = report["corpus"]
+    assert corpus["in"] == corpus["kept"] + corpus["rejected"]
+    assert sum(corpus["splits"].values()) == corpus["kept"]
+    assert {s["source"] for s in report["sources"]} >= {"tatoeba", "tico19", "wikipedia-bn", "wikipedia-en"}
+
+
+def test_model_and_tokenizer_load_and_translate(run_dir):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run_dir / "model")
+    model = AutoModelForSeq2SeqLM.from_pretrained(run_dir / "model")
+    enc = tok([">>bn<< I eat rice."], return_tensors="pt")
+    out = model.generate(**enc, max_new_tokens=8)
+    assert out.shape[0] == 1 and out.shape[1] > 1
+    card = (run_dir / "model" / "README.md").read_text()
+    report = json.loads((run_dir / "report.json").read_text())
+    chrf = report["evaluation"]["en-bn"]["chrf"]
+    assert f"{chrf:.2f}"[:-1] in card or f"{chrf:.1f}" in card  # the card carries the run's real score
+    assert report["training"]["parameters"] == model.num_parameters()
+
+
+def test_onnx_model_loads_and_matches_pytorch(run_dir):
+    from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+    from bilingual.modeling.translate import Translator
+
+    ORTModelForSeq2SeqLM.from_pretrained(run_dir / "model" / "onnx")
+    texts = ["I eat rice.", "Where is the hospital?"]
+    torch_out = Translator(run_dir / "model", "pytorch").translate(texts, "en", "bn", max_new_tokens=16)
+    onnx_out = Translator(run_dir / "model", "onnx").translate(texts, "en", "bn", max_new_tokens=16)
+    assert torch_out == onnx_out
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["export"]["onnx"]["passed"] is True
+
+
+def test_report_has_every_stage_and_scores(run_dir):
+    report = json.loads((run_dir / "report.json").read_text())
+    names = [s["name"] for s in report["stages"]]
+    assert names == ["collect", "build", "tokenizer", "train", "evaluate", "export", "card", "publish"]
+    assert all(s["seconds"] >= 0 for s in report["stages"])
+    for direction in ("bn-en", "en-bn"):
+        res = report["evaluation"][direction]
+        assert 0 <= res["chrf"] <= 100 and "chrF2" in res["signatures"]["chrf"] and res["n"] > 0
+    assert (run_dir / "report.html").stat().st_size > 10_000
+    assert (run_dir / "publish" / "model" / "onnx" / "encoder_model.onnx").exists()
+
+
+def test_tokenizer_covers_the_corpus(run_dir):
+    """Issue 5's coverage bar, on the corpus this run built: ≥ 99.99 % of characters map to known
+    pieces and decode(encode(x)) gives back the normalized text for ≥ 99.9 % of sentences."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run_dir / "model")
+    ds = datasets.load_dataset(str(run_dir / "dataset"), split="train")
+    texts = [t for row in ds for t in (row["bn"], row["en"])]
+    unknown_chars = total_chars = same = 0
+    for text in texts:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        total_chars += len(text)
+        if tok.unk_token_id in ids:
+            unknown_chars += sum(len(tok.convert_ids_to_tokens(i)) for i in ids if i == tok.unk_token_id)
+        same += tok.decode(ids) == unicodedata.normalize("NFC", text)
+    assert 1 - unknown_chars / total_chars >= 0.9999
+    assert same / len(texts) >= 0.999
+
+
+def test_rerun_skips_finished_stages(run_dir):
+    before = json.loads((run_dir / "report.json").read_text())["stages"]
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "run_pipeline.py"), "--output-dir", str(run_dir),
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("already done") == len(before)
+    after = json.loads((run_dir / "report.json").read_text())["stages"]
+    assert after == before
