@@ -13,7 +13,7 @@ import importlib
 import sys
 from typing import Callable, Optional, Sequence
 
-# subcommand -> (module in bilingual.commands, one-line description)
+# subcommand -> (module in bilingual.commands, or a full module path, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "download-wiki": ("download_wiki", "download Wikipedia dumps (bn, en) and langlinks"),
     "collect-wiki": ("collect_wiki", "extract Wikipedia articles into Document shards"),
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_pipeline", "run the whole pipeline on a recipe (default: bundled samples)"),
     "translate": ("translate", "translate text from arguments, stdin or a file"),
     "serve": ("serve", "serve a model over HTTP (FastAPI): /translate, /detect-language, /health, /metrics"),
+    "report": ("bilingual.report", "write report.html (plots, funnel, scores) beside a run's report.json"),
 }
 
 
@@ -76,7 +77,8 @@ def _top_parser() -> argparse.ArgumentParser:
 
 def load_command(name: str) -> Callable[[Optional[list[str]]], Optional[int]]:
     """The `main` of a subcommand's module, imported now."""
-    module_name = f"bilingual.commands.{COMMANDS[name][0]}"
+    module = COMMANDS[name][0]
+    module_name = module if module.startswith("bilingual.") else f"bilingual.commands.{module}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
