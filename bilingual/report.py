@@ -396,11 +396,16 @@ def _section_funnel(report: dict) -> tuple[str, str]:
     return "".join(parts), _table(dedup) if dedup else ""
 
 
-def _hist(ax, values, bins=40, clip_quantile=0.99, **kw):
+def _hist(ax, values, bins=40, clip_quantile=0.99, integer=False, **kw):
+    """A histogram with the top 1% folded into the last bin (one outlier must not flatten the plot)."""
     if not values:
         return
     vs = sorted(values)
     hi = vs[min(len(vs) - 1, int(clip_quantile * (len(vs) - 1)))]
+    if integer and hi - vs[0] < 60:
+        bins = [b - 0.5 for b in range(int(vs[0]), int(hi) + 2)]
+        ax.hist([min(v, hi) for v in vs], bins=bins, **kw)
+        return
     ax.hist([min(v, hi) for v in vs], bins=bins, range=(vs[0], hi if hi > vs[0] else vs[0] + 1), **kw)
 
 
@@ -424,7 +429,7 @@ def _section_dataset(data: dict) -> str:
             axes = fig.subplots(1, 2)
             for ax, series, unit in ((axes[0], lengths, "characters"), (axes[1], words, "words")):
                 for lang, label in (("bn", BN_LABEL), ("en", EN_LABEL)):
-                    _hist(ax, series.get(lang, []), alpha=0.6, color=COLORS[lang], label=label)
+                    _hist(ax, series.get(lang, []), alpha=0.6, color=COLORS[lang], label=label, integer=True)
                 ax.set_xlabel(f"length ({unit})")
                 ax.set_ylabel("pairs")
                 ax.legend(fontsize=8)
