@@ -126,13 +126,10 @@ def test_translate_files_keep_line_alignment(tiny_model, translator, tmp_path, c
 
 def test_translate_reads_stdin_through_the_console_command(tiny_model, translator):
     texts = ["Go.", "Tom is a good boy."]
-    result = run_cli(["--quiet", "translate", "--model", str(tiny_model), "--src", "en", "--backend", "onnx",
+    result = run_cli(["--quiet", "translate", "--model", str(tiny_model), "--src", "en",
                       "--max-new-tokens", str(MAX_NEW)], input="\n".join(texts) + "\n")
     assert result.returncode == 0, result.stderr
-    from bilingual.modeling.translate import Translator
-
-    onnx = Translator(tiny_model, backend="onnx")
-    assert result.stdout.splitlines() == onnx.translate(texts, "en", "bn", max_new_tokens=MAX_NEW)
+    assert result.stdout.splitlines() == translator.translate(texts, "en", "bn", max_new_tokens=MAX_NEW)
 
 
 def test_report_subcommand_writes_html(tmp_path, capsys):

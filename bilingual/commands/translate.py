@@ -70,6 +70,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise FileNotFoundError(f"--model {model}: no config.json there (not a saved model folder)")
     segments = read_segments(args)
 
+    from ..console import progress
     from ..modeling.translate import Translator
 
     start = time.perf_counter()
@@ -78,11 +79,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     # empty lines stay empty (keeps line alignment with the input)
     todo = [i for i, s in enumerate(segments) if s.strip()]
     out = [""] * len(segments)
-    if todo:
-        done = translator.translate([segments[i] for i in todo], args.src, tgt, num_beams=args.beams,
-                                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
-        for i, text in zip(todo, done):
-            out[i] = text
+    chunk = max(args.batch_size * 8, 256)  # big enough for length-sorted batches, small enough for a live bar
+    with progress(desc=f"translate {args.src}->{tgt}", total=len(todo), unit="seg") as bar:
+        for start in range(0, len(todo), chunk):
+            idx = todo[start:start + chunk]
+            done = translator.translate([segments[i] for i in idx], args.src, tgt, num_beams=args.beams,
+                                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+            for i, text in zip(idx, done):
+                out[i] = text
+            bar.update(len(idx))
     finished = time.perf_counter()
     text = "".join(line + "\n" for line in out)
     if args.output:
