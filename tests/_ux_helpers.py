@@ -13,8 +13,6 @@ import random
 import shutil
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 TATOEBA = REPO / "data" / "samples" / "parallel" / "tatoeba-ben-eng.tsv"
 SPECIALS = ["<pad>", "</s>", "<unk>", ">>bn<<", ">>en<<"]
@@ -113,6 +111,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return tiny_model_dir(tmp_path_factory)
+try:  # the benchmark imports this module without pytest
+    import pytest
+except ImportError:  # pragma: no cover
+    pytest = None
+
+if pytest is not None:
+    @pytest.fixture(scope="session")
+    def tiny_model(tmp_path_factory) -> Path:
+        return tiny_model_dir(tmp_path_factory)
