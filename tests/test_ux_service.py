@@ -246,3 +246,46 @@ def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path
         server.should_exit = True
         thread.join(timeout=20)
     assert not thread.is_alive()
+
+
+def test_text_over_the_models_input_length_is_413(server, tiny_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    text = "%" * (MAX_CHARS - 1)  # under the character limit, over the tiny model's 128 positions
+    assert len(tok(">>bn<< " + text)["input_ids"]) > 128
+    r = httpx.post(f"{server['url']}/translate", json={"text": ["Go.", text], "src": "en"}, timeout=60)
+    assert r.status_code == 413 and "tokens" in r.json()["detail"]
+    assert httpx.get(f"{server['url']}/health").json()["limits"]["max_tokens"] == 128
+    assert server["proc"].poll() is None
+
+
+def test_a_failing_model_call_fails_only_its_own_request():
+    """Batcher with a plain function as the model: when one request in a shared call breaks the call,
+    the others still get their results (retried one by one)."""
+    import asyncio
+
+    from bilingual.service.batching import Batcher
+
+    calls = []
+
+    def model(texts, src, tgt, beams):
+        calls.append(list(texts))
+        if "boom" in texts:
+            raise RuntimeError("model failed")
+        return [t.upper() for t in texts]
+
+    async def scenario():
+        batcher = Batcher(model, max_batch=32, wait_ms=200)
+        await batcher.start()
+        try:
+            return await asyncio.gather(batcher.submit(["a", "b"], "en", "bn", 1), batcher.submit(["boom"], "en", "bn", 1),
+                                        batcher.submit(["c"], "en", "bn", 1), batcher.submit(["d"], "bn", "en", 1),
+                                        return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    ab, boom, c, d = asyncio.run(scenario())
+    assert ab == ["A", "B"] and c == ["C"] and d == ["D"]
+    assert isinstance(boom, RuntimeError)
+    assert ["a", "b", "boom", "c"] in calls and ["d"] in calls  # shared call first, grouped by (src, tgt, beams)

@@ -140,6 +140,22 @@ def create_app(translator, config: Optional[ServiceConfig] = None, langid=None, 
         metrics.texts.inc(len(texts))
         return out
 
+    # input length limit in tokens: the encoder's positions (Translator truncates at 256 anyway);
+    # a private tokenizer copy, because the model thread's tokenizer changes its padding state per call
+    import copy
+
+    model_config = getattr(getattr(translator, "model", None), "config", None)
+    max_tokens = min(256, int(getattr(model_config, "max_position_embeddings", 256) or 256))
+    check_tokenizer = copy.deepcopy(translator.tokenizer)
+
+    def check_tokens(texts: list[str], src: str, tgt: str) -> None:
+        from ..modeling.langtags import prepare_sources
+
+        sources = prepare_sources(texts, src, tgt, check_tokenizer)
+        for i, ids in enumerate(check_tokenizer(sources)["input_ids"]):
+            if len(ids) > max_tokens:
+                raise HTTPException(413, f"text {i} is {len(ids)} tokens long; the model reads at most {max_tokens}")
+
     batcher = Batcher(run_model, max_batch=config.max_batch, wait_ms=config.batch_wait_ms,
                       enabled=config.batching, on_batch=metrics.observe_batch)
 
@@ -187,6 +203,7 @@ def create_app(translator, config: Optional[ServiceConfig] = None, langid=None, 
             raise HTTPException(422, f"source and target language are both {src!r}")
         if not 1 <= req.beams <= config.max_beams:
             raise HTTPException(422, f"beams must be between 1 and {config.max_beams}, got {req.beams}")
+        check_tokens(texts, src, tgt)
         try:
             out = await batcher.submit(texts, src, tgt, req.beams)
         except asyncio.CancelledError:
@@ -219,7 +236,7 @@ def create_app(translator, config: Optional[ServiceConfig] = None, langid=None, 
             "language_id": langid is not None,
             "batching": {"enabled": config.batching, "max_batch": config.max_batch,
                          "wait_ms": config.batch_wait_ms},
-            "limits": {k: v for k, v in asdict(config).items() if k.startswith("max_")},
+            "limits": {**{k: v for k, v in asdict(config).items() if k.startswith("max_")}, "max_tokens": max_tokens},
             "versions": _versions(),
             "uptime_s": round(time.time() - started, 3),
         }

@@ -108,15 +108,30 @@ class Batcher:
                 self.on_batch(len(items), len(texts))
                 try:
                     out = await loop.run_in_executor(self.executor, self.translate, texts, src, tgt, beams)
-                except Exception as exc:  # one bad call fails its requests, never the worker
-                    log.exception("model call failed for %d requests", len(items))
+                except Exception as exc:  # never the worker: retry one by one so only the bad request fails
+                    if len(items) == 1:
+                        log.exception("model call failed")
+                        self._resolve(items[0], exc=exc)
+                        continue
+                    log.warning("model call for %d requests failed (%s); retrying them one by one", len(items), exc)
                     for item in items:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
+                        try:
+                            self._resolve(item, await loop.run_in_executor(
+                                self.executor, self.translate, item.texts, src, tgt, beams))
+                        except Exception as one_exc:
+                            log.exception("model call failed")
+                            self._resolve(item, exc=one_exc)
                     continue
                 start = 0
                 for item in items:
-                    part = out[start:start + len(item.texts)]
+                    self._resolve(item, out[start:start + len(item.texts)])
                     start += len(item.texts)
-                    if not item.future.done():
-                        item.future.set_result(part)
+
+    @staticmethod
+    def _resolve(item: _Pending, result=None, exc: Optional[BaseException] = None) -> None:
+        if item.future.done():  # the client went away
+            return
+        if exc is not None:
+            item.future.set_exception(exc)
+        else:
+            item.future.set_result(result)
