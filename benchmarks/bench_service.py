@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--server-args", default="", help="extra `bilingual serve` flags for both modes")
     p.add_argument("--json", help="write the results here as JSON")
+    p.add_argument("--label", default="", help="a name for this configuration in the output")
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO / "tests"))

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--backend", choices=["onnx", "pytorch"], default=None,
                    help="inference backend (default: onnx when <model>/onnx exists, else pytorch)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads for the model (default: the runtime's own choice, all cores)")
     p.add_argument("--max-batch", type=int, default=32, help="most texts in one model call (default: 32)")
     p.add_argument("--batch-wait-ms", type=float, default=10.0,
                    help="how long a request waits for others to share its model call (default: 10)")
@@ -54,7 +56,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from ..service import ServiceConfig, create_app, load_translator
 
-    translator = load_translator(args.model, args.backend)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError("--threads must be at least 1")
+    translator = load_translator(args.model, args.backend, threads=args.threads)
     config = ServiceConfig(max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
                            batching=not args.no_batching, max_chars=args.max_chars, max_texts=args.max_texts,
                            max_beams=args.max_beams, max_new_tokens=args.max_new_tokens)
