@@ -1,0 +1,7 @@
+"""`bilingual serve` as a script (same code, same one-line errors)."""
+import sys
+
+from bilingual.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["serve", *sys.argv[1:]]))
