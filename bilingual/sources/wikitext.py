@@ -76,7 +76,7 @@ _DROP_TAG_RE = re.compile(rf"<({_DROP_TAGS})\b[^>]*>.*?(?:</\1\s*>|\Z)", re.I | 
 _BR_RE = re.compile(r"<br\s*/?\s*>", re.I)
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*\b[^<>]*>")
 _TOKEN_RE = re.compile(r"\{\{|\}\}|^[ \t]*\{\||^[ \t]*\|\}", re.M)
-_LINK_RE = re.compile(r"\[\[([^\[\]]*)\]\]")
+_LINK_RE = re.compile(r"\[\[((?:[^\[\]]|\[(?!\[)|\](?!\]))*)\]\]")  # innermost: no [[ or ]] inside
 _EXTLINK_RE = re.compile(r"\[(?:(?:https?|ftp):)?//[^\s\]\[]+(?:[ \t]+([^\]\[]*))?\]", re.I)
 _URL_RE = re.compile(r"(?:https?|ftp)://[^\s<>\[\]{}|]+", re.I)
 _QUOTES_RE = re.compile(r"'{2,}")
@@ -225,11 +225,12 @@ class WikitextCleaner:
         text = _SELF_CLOSING_RE.sub("", text)
         text = _DROP_TAG_RE.sub("", text)
         text = strip_templates(text)
+        text = _EXTLINK_RE.sub(lambda m: m.group(1) or "", text)  # before wikilinks: captions may hold them
         for _ in range(6):  # innermost links first: file captions may hold links
             text, n = _LINK_RE.subn(self._link, text)
             if not n:
                 break
-        text = _EXTLINK_RE.sub(lambda m: m.group(1) or "", text)
+        text = text.replace("[[", "").replace("]]", "")  # strays of broken markup
         text = _URL_RE.sub("", text)
         text = _BR_RE.sub(" ", text)
         text = _TAG_RE.sub("", text)
