@@ -14,7 +14,8 @@ Method (no model, nothing downloaded):
 3. Links: candidate 1–1 links need score ≥ threshold and must be each other's best (mutual best);
    they are taken greedily by score, and kept only if they are in order with the links already taken
    (the kept links form a monotone chain). A 1–2 or 2–1 link replaces a 1–1 link when merging the
-   neighbouring sentence raises the score clearly (n–m links, indices comma-joined).
+   neighbouring sentence raises the score clearly; between two links, unlinked neighbours may form a
+   1–2 / 2–1 link at a stricter threshold (n–m links, indices comma-joined).
 Comparable articles share few true translations, so a missed pair costs less than a wrong one:
 threshold and mutual-best favour precision.
 """
@@ -357,15 +358,49 @@ class Aligner:
                     continue
                 if dj and (jj in used_e or not 0 <= jj < len(E)):
                     continue
-                bi = tuple(sorted({i, ii}))
-                ej = tuple(sorted({j, jj}))
-                merged = self.score(self.prep_bn(" ".join(bn[k] for k in bi)), self.prep_en(" ".join(en[k] for k in ej)))
+                merged = self._merged(bn, en, tuple(sorted({i, ii})), tuple(sorted({j, jj})))
                 if merged > link.score + self.merge_gain:
-                    link = Link(bi, ej, merged)
+                    link = Link(tuple(sorted({i, ii})), tuple(sorted({j, jj})), merged)
             used_b.update(link.bn)
             used_e.update(link.en)
             links.append(link)
-        return links
+        links += self._gap_links(bn, en, links, used_b, used_e, S)
+        return sorted(links, key=lambda l: l.bn)
+
+    def _merged(self, bn, en, bi, ej) -> float:
+        return self.score(self.prep_bn(" ".join(bn[k] for k in bi)), self.prep_en(" ".join(en[k] for k in ej)))
+
+    def _gap_links(self, bn, en, links, used_b, used_e, S, max_gap: int = 12) -> list[Link]:
+        """1–2 / 2–1 links between consecutive links, where neither half alone passed the threshold:
+        only unused neighbours with some 1–1 evidence, and a stricter threshold."""
+        bounds = [(-1, -1)] + [(max(l.bn), max(l.en)) for l in sorted(links, key=lambda l: l.bn)] + [(len(bn), len(en))]
+        nexts = [(min(l.bn), min(l.en)) for l in sorted(links, key=lambda l: l.bn)] + [(len(bn), len(en))]
+        out = []
+        for (b0, e0), (b1, e1) in zip(bounds, nexts):
+            bs = [i for i in range(b0 + 1, b1) if i not in used_b]
+            es = [j for j in range(e0 + 1, e1) if j not in used_e]
+            if not bs or not es or len(bs) > max_gap or len(es) > max_gap:
+                continue
+            cands = []
+            for i in bs:
+                for j in es:
+                    if S.get((i, j), 0) <= 0:
+                        continue
+                    if j + 1 in es:
+                        cands.append((self._merged(bn, en, (i,), (j, j + 1)), (i,), (j, j + 1)))
+                    if i + 1 in bs:
+                        cands.append((self._merged(bn, en, (i, i + 1), (j,)), (i, i + 1), (j,)))
+            for sc, bi, ej in sorted(cands, reverse=True):
+                if sc < self.threshold + self.merge_gain:
+                    break
+                if any(k in used_b for k in bi) or any(k in used_e for k in ej):
+                    continue
+                if any((bi[0] - l.bn[0]) * (ej[0] - l.en[0]) <= 0 for l in out if b0 < l.bn[0] < b1):
+                    continue  # keep the chain monotone
+                out.append(Link(bi, ej, sc))
+                used_b.update(bi)
+                used_e.update(ej)
+        return out
 
 
 def format_links(links: Sequence[Link]) -> list[str]:
