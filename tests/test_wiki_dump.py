@@ -109,15 +109,18 @@ def test_disambiguation_skipped_by_option(tmp_path):
     assert 999001 not in ids and stats.disambiguation == 1
 
 
-def test_empty_page_is_quarantined_with_its_id(tmp_path):
+def test_empty_page_and_unknown_namespace_are_quarantined_with_their_ids(tmp_path):
     header, pages, footer = split_pages(xml_bytes())
     empty = (b"<page><title>Empty</title><ns>0</ns><id>999002</id><revision><id>6</id>"
              b"<timestamp>2023-01-01T00:00:00Z</timestamp><text bytes=\"0\" xml:space=\"preserve\" /></revision></page>")
-    (tmp_path / "d.xml").write_bytes(header + b"".join(pages[-30:]) + empty + footer)
+    odd = (b"<page><title>Zzz:Odd</title><ns>9999</ns><id>999003</id><revision><id>7</id>"
+           b"<timestamp>2023-01-01T00:00:00Z</timestamp><text xml:space=\"preserve\">x</text></revision></page>")
+    (tmp_path / "d.xml").write_bytes(header + b"".join(pages[-30:]) + empty + odd + footer)
     stats = DumpStats()
     docs = list(iter_documents(tmp_path / "d.xml", stats=stats))
-    assert stats.quarantined == 1 and "999002" in stats.quarantine[0]["error"]
-    assert stats.pages == stats.documents + stats.skipped + stats.quarantined == 31
+    assert stats.quarantined == 2 and "999002" in stats.quarantine[0]["error"]
+    assert "namespace 9999" in stats.quarantine[1]["error"] and "999003" in stats.quarantine[1]["error"]
+    assert stats.pages == stats.documents + stats.skipped + stats.quarantined == 32
     assert docs
 
 

@@ -219,6 +219,10 @@ class PageConverter:
 
     def __call__(self, page: RawPage):
         """('doc', Document) | ('skip', reason) | ('bad', quarantine row)."""
+        if page.ns not in self.info.namespaces and self.info.namespaces:
+            return "bad", quarantine_row({"page_id": page.page_id, "title": page.title, "ns": page.ns},
+                                         f"{self.info.path}: page {page.page_id} ({page.title!r}) is in namespace "
+                                         f"{page.ns}, which the dump's <siteinfo> does not declare")
         if page.ns != 0:
             return "skip", "other_namespace"
         if page.redirect:
