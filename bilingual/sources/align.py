@@ -222,6 +222,8 @@ class _Sent:
     trans: list[frozenset] = None  # bn: per word, its lexicon translations
     skels: list[str] = None  # bn: per word skeleton; en: skeletons of capitalised words
     cap_stems: list[str] = None  # en: stems of capitalised words, parallel to skels
+    word_stems: list[str] = None  # en: stem of each word
+    skel_stems: dict = None  # en: skeleton → stems of the capitalised words with it
 
 
 @dataclass
@@ -244,6 +246,7 @@ class Aligner:
         self.min_words = min_words
         self.merge_gain = merge_gain
         self._skel_cache: dict[tuple[str, str], bool] = {}
+        self._name_index: dict[str, set[str]] = {}  # per align(): bn skeleton → similar en skeletons
 
     def prep_bn(self, text: str) -> _Sent:
         words = bn_tokens(text)
@@ -253,8 +256,14 @@ class Aligner:
     def prep_en(self, text: str) -> _Sent:
         words = en_tokens(text)
         caps = [w for w in words if len(w) >= 3 and w[0].isupper()]
-        return _Sent(text, words, {en_stem(w) for w in words}, numbers(text), len(text), None,
-                     [en_skeleton(w) for w in caps], [en_stem(w) for w in caps])
+        stems = [en_stem(w) for w in words]
+        skels = [en_skeleton(w) for w in caps]
+        cap_stems = [en_stem(w) for w in caps]
+        skel_stems: dict[str, set[str]] = defaultdict(set)
+        for sk, st in zip(skels, cap_stems):
+            skel_stems[sk].add(st)
+        return _Sent(text, words, set(stems), numbers(text), len(text), None, skels, cap_stems, stems,
+                     dict(skel_stems))
 
     def _names(self, a: str, b: str) -> bool:
         key = (a, b)
@@ -270,14 +279,20 @@ class Aligner:
         hit_b = 0
         for tr, sk in zip(b.trans, b.skels):
             found = tr & e.stems
-            if not found and len(sk) >= 3:
-                found = {st for esk, st in zip(e.skels, e.cap_stems) if self._names(sk, esk)}
+            if not found and len(sk) >= 3 and e.skel_stems:
+                like = self._name_index.get(sk)
+                if like is None:
+                    found = {st for esk, st in zip(e.skels, e.cap_stems) if self._names(sk, esk)}
+                else:
+                    found = set()
+                    for esk in like.intersection(e.skel_stems):
+                        found |= e.skel_stems[esk]
             if found:
                 hit_b += 1
                 matched_en |= found
         if not hit_b and not (b.nums & e.nums):
             return 0.0
-        hit_e = sum(1 for w in e.words if en_stem(w) in matched_en)
+        hit_e = sum(1 for st in e.word_stems if st in matched_en)
         shared = b.nums & e.nums
         hit_b += len(shared)
         hit_e += len(shared)
@@ -324,6 +339,9 @@ class Aligner:
     def align(self, bn: Sequence[str], en: Sequence[str]) -> list[Link]:
         B = [self.prep_bn(t) for t in bn]
         E = [self.prep_en(t) for t in en]
+        en_skels = {sk for e in E for sk in e.skels if len(sk) >= 3}
+        self._name_index = {sk: {esk for esk in en_skels if _skel_match(sk, esk)}
+                            for sk in {sk for b in B for sk in b.skels if len(sk) >= 3}}
         S: dict[tuple[int, int], float] = {}
         for i, (b, cands) in enumerate(zip(B, self._candidates(B, E))):
             if len(b.words) + len(b.nums) < self.min_words - 1:
