@@ -48,9 +48,12 @@ def _redirects(source) -> dict[str, str]:
 
 
 def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, redirects=None,
-                   threshold: float = 0.3, aligner: Optional[Aligner] = None, force: bool = False) -> dict:
+                   threshold: float = 0.3, aligner: Optional[Aligner] = None, force: bool = False,
+                   cache_dir=None) -> dict:
     """Align every linked article pair; write `output_root/raw/<day>/wikipedia-mined/pairs-*.parquet`
-    + manifest.parquet + stats.json. Rerunning with the same inputs skips the work."""
+    + manifest.parquet + stats.json. Rerunning with the same inputs skips the work. The lexicon is
+    learned once from the bundled parallel data and cached in `cache_dir` (default $BILINGUAL_CACHE or
+    ~/.cache/bilingual)."""
     out = storage.snapshot_dir(output_root, SOURCE, day)
     sig = hashlib.sha256()
     inputs = [p for p in (*storage.parquet_files(bn_snapshot, "documents-*.parquet"),
@@ -73,7 +76,7 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
     by_en_title = {normalize_title(d["title"]): d for d in en_docs if d.get("title")}
     redirect_map = _redirects(redirects)
     links = _links(links_path, bn_snapshot)
-    aligner = aligner or Aligner(default_lexicon(), threshold=threshold)
+    aligner = aligner or Aligner(default_lexicon(cache_dir=cache_dir), threshold=threshold)
 
     rows: list[dict] = []
     manifest: list[LineageRecord] = []
