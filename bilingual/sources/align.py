@@ -3,7 +3,7 @@
 Method (no model, nothing downloaded):
 1. A bilingual lexicon learned from parallel sentence pairs by co-occurrence: for stemmed bn word b and
    stemmed en word e, Dice(b, e) = 2·c(b,e) / (c(b) + c(e)) over sentence pairs; each bn word keeps
-   its best few translations (c(b,e) ≥ 2, Dice ≥ 0.08). The default lexicon is learned from the bundled
+   its best few translations (c(b,e) ≥ 2, Dice ≥ 0.12). The default lexicon is learned from the bundled
    Tatoeba, TICO-19 and NTREX pairs and cached as a JSON artifact; the alignment benchmark learns its own
    lexicon *without* the TICO-19 documents it evaluates on.
 2. A pair score for bn sentence b and en sentence e: the share of b's words with a counterpart in e
@@ -123,7 +123,7 @@ class Lexicon:
     table: dict[str, dict[str, float]]
 
     @classmethod
-    def learn(cls, pairs: Iterable[tuple[str, str]], min_count: int = 2, min_dice: float = 0.08,
+    def learn(cls, pairs: Iterable[tuple[str, str]], min_count: int = 2, min_dice: float = 0.12,
               top: int = 6) -> "Lexicon":
         cb: Counter = Counter()
         ce: Counter = Counter()
@@ -195,7 +195,7 @@ def default_lexicon(samples_dir=None, cache_dir=None, exclude_docs: Sequence[str
         if p.is_file() and p.suffix in (".tsv", ".tmx", ".txt"):
             st = p.stat()
             h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    h.update(("|".join(sorted(exclude_docs)) + "|v1").encode())
+    h.update(("|".join(sorted(exclude_docs)) + "|v2").encode())
     path = cache_dir / f"lexicon-{h.hexdigest()[:16]}.json.gz"
     if path.exists():
         try:
