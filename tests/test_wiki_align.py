@@ -46,8 +46,8 @@ def test_precision_on_comparable_tico_documents(tico, lexicon):
 def test_n_to_m_link_and_command_output(tico, lexicon, tmp_path):
     doc = tico["wiki_29"]
     # bn sentence 2 holds what en says in sentences 2 and 3
-    bn = [doc[2][0], doc[3][0], doc[5][0] + " " + doc[6][0], doc[7][0]]
-    en = [doc[2][1], doc[3][1], doc[5][1], doc[6][1], doc[7][1]]
+    bn = [doc[2][0], doc[3][0], doc[4][0] + " " + doc[5][0], doc[6][0]]
+    en = [doc[2][1], doc[3][1], doc[4][1], doc[5][1], doc[6][1]]
     links = Aligner(lexicon).align(bn, en)
     assert [(l.bn, l.en) for l in links] == [((0,), (0,)), ((1,), (1,)), ((2,), (2, 3)), ((3,), (4,))]
     lex_path = lexicon.save(tmp_path / "lex.json.gz")

@@ -10,7 +10,9 @@ Method (no model, nothing downloaded):
    (lexicon, same number — Bengali digits ০–৯ read as 0–9 —, or a transliteration-like match of the
    consonant skeletons of a name), the same share from e's side, combined as a harmonic mean;
    multiplied by a length-ratio factor and by a number-agreement factor (numbers present on both
-   sides but disjoint cut the score, shared numbers raise it).
+   sides but disjoint cut the score, shared numbers raise it). Words found in more than 8% of the
+   document's en sentences (its topic, e.g. the article's own name) count half: sharing them is weak
+   evidence of translation.
 3. Links: candidate 1–1 links need score ≥ threshold and must be each other's best (mutual best);
    they are taken greedily by score, and kept only if they are in order with the links already taken
    (the kept links form a monotone chain). A 1–2 or 2–1 link replaces a 1–1 link when merging the
@@ -240,13 +242,17 @@ def _skel_match(a: str, b: str) -> bool:
 
 
 class Aligner:
-    def __init__(self, lexicon: Lexicon, threshold: float = 0.3, min_words: int = 3, merge_gain: float = 0.1):
+    def __init__(self, lexicon: Lexicon, threshold: float = 0.3, min_words: int = 3, merge_gain: float = 0.1,
+                 common_share: float = 0.08, common_weight: float = 0.5):
         self.lex = lexicon
         self.threshold = threshold
         self.min_words = min_words
         self.merge_gain = merge_gain
         self._skel_cache: dict[tuple[str, str], bool] = {}
         self._name_index: dict[str, set[str]] = {}  # per align(): bn skeleton → similar en skeletons
+        self._common: set[str] = set()  # per align(): en stems in more than `common_share` of the sentences
+        self.common_share = common_share
+        self.common_weight = common_weight
 
     def prep_bn(self, text: str) -> _Sent:
         words = bn_tokens(text)
@@ -288,11 +294,14 @@ class Aligner:
                     for esk in like.intersection(e.skel_stems):
                         found |= e.skel_stems[esk]
             if found:
-                hit_b += 1
+                # a word that is in most sentences of the document (its topic, e.g. the article's name)
+                # is weak evidence that two sentences are translations
+                hit_b += 1.0 if any(st not in self._common for st in found) else self.common_weight
                 matched_en |= found
         if not hit_b and not (b.nums & e.nums):
             return 0.0
-        hit_e = sum(1 for st in e.word_stems if st in matched_en)
+        hit_e = sum(1.0 if st not in self._common else self.common_weight
+                    for st in e.word_stems if st in matched_en)
         shared = b.nums & e.nums
         hit_b += len(shared)
         hit_e += len(shared)
@@ -340,6 +349,8 @@ class Aligner:
         B = [self.prep_bn(t) for t in bn]
         E = [self.prep_en(t) for t in en]
         en_skels = {sk for e in E for sk in e.skels if len(sk) >= 3}
+        df = Counter(st for e in E for st in e.stems)
+        self._common = {st for st, c in df.items() if len(E) >= 20 and c > self.common_share * len(E)}
         self._name_index = {sk: {esk for esk in en_skels if _skel_match(sk, esk)}
                             for sk in {sk for b in B for sk in b.skels if len(sk) >= 3}}
         S: dict[tuple[int, int], float] = {}
