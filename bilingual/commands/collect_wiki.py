@@ -1,0 +1,47 @@
+"""`collect_wiki`: Wikipedia pages-articles dump(s) → a raw Documents snapshot with a manifest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from ..console import set_quiet, summary
+from ..sources.langlinks import SqlFormatError
+from ..sources.wikidump import DumpReadError, collect_dump
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="collect_wiki", description=__doc__)
+    ap.add_argument("--dump", action="append", required=True,
+                    help="pages-articles dump (.xml/.bz2/.gz/.xz or multistream .bz2); repeat for several files")
+    ap.add_argument("--index", help="multistream index (offset:page_id:title lines); only with one --dump")
+    ap.add_argument("--langlinks", help="langlinks.sql(.gz) or bn/en title TSV, stored in the snapshot")
+    ap.add_argument("--lang", required=True, choices=["bn", "en"])
+    ap.add_argument("--output-dir", required=True)
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--date", help="snapshot date YYYY-MM-DD (default: today, UTC)")
+    ap.add_argument("--skip-disambiguation", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    set_quiet(args.quiet)
+    if args.index and len(args.dump) > 1:
+        print("collect_wiki: --index goes with exactly one --dump", file=sys.stderr)
+        return 2
+    rows, failed = [], 0
+    for i, dump in enumerate(args.dump):
+        try:
+            row = collect_dump(dump, args.lang, args.output_dir, index=args.index, processes=args.processes,
+                               day=args.date, langlinks=args.langlinks if i == 0 else None,
+                               skip_disambiguation=args.skip_disambiguation)
+        except (OSError, DumpReadError, SqlFormatError, ValueError) as err:
+            print(f"collect_wiki: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if row["status"] != "ok":
+            print(f"collect_wiki: {row['reason']} (kept {row['kept']} documents read before it)", file=sys.stderr)
+            failed += 1
+        rows.append({k: row.get(k) for k in ("dump", "read", "kept", "quarantined", "status", "skipped_existing")})
+    if rows:
+        summary(f"wikipedia-{args.lang} snapshot", rows)
+    return 1 if failed else 0
