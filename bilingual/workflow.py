@@ -47,6 +47,7 @@ class PipelineRecipe(_Strict):
     corpora: list[CorpusSource]
     wikipedia: list[WikiSource] = Field(default_factory=list)
     wiki_links: Optional[str] = None
+    wiki_min_score: float = 0.4  # mined pairs below this alignment score are not kept (precision first)
     filter_recipe: str
     eval_sets: list[str] = Field(default_factory=list)
     tokenizer_vocab_size: int = 4000
@@ -270,7 +271,8 @@ def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[
         rows.append({"source": f"wikipedia-{w.lang}", "kind": "documents", "license": "CC BY-SA 4.0",
                      "snapshot": str(snaps[w.lang]), **_counts(summary)})
     if recipe.wiki_links and {"bn", "en"} <= snaps.keys():
-        summary = mine_snapshots(snaps["bn"], snaps["en"], resolve(recipe.wiki_links), raw_root, day=day)
+        summary = mine_snapshots(snaps["bn"], snaps["en"], resolve(recipe.wiki_links), raw_root, day=day,
+                                 threshold=recipe.wiki_min_score, cache_dir=raw_root / "cache")
         rows.append({"source": "wikipedia-mined", "kind": "pairs", "license": "CC BY-SA 4.0",
                      "snapshot": str(storage.snapshot_dir(raw_root, "wikipedia-mined", day)), **_counts(summary)})
     return rows
