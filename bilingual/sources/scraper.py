@@ -397,7 +397,7 @@ class Crawler:
             "source": self.cfg.name,
             "snapshot_dir": str(self.out),
             "urls_attempted": len(pages),
-            "fetched": sum(1 for e in pages if e["lineage"]["status"] == "ok"),
+            "fetched": sum(1 for e in pages if e["lineage"]["sha256"]),  # bodies downloaded and stored
             "skipped_robots": sum(1 for e in pages if e["lineage"].get("robots") in ("disallowed", "unreachable")),
             "skipped": dict(skipped),
             "failed": dict(failed),

@@ -301,7 +301,6 @@ class Fetcher:
             s.headers.update({"User-Agent": self.cfg.user_agent,
                               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
                               "Accept-Encoding": "gzip, deflate"})
-            s.max_redirects = 0
             self._local.session = s
         return s
 
