@@ -36,18 +36,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.processes < 1:
         console.console.print("error: --processes must be at least 1")
         return 2
-    rows = []
     for cfg in configs:
         try:
             s = crawl(cfg, args.output_dir, day=args.day, processes=args.processes)
         except (OSError, ValueError) as err:
             console.console.print(f"error: {cfg.name}: {err}")
             return 1
-        rows.append({"source": s["source"], "fetched": s["fetched"], "skipped by robots": s["skipped_robots"],
-                     "skipped (other)": _fmt_counts({k: v for k, v in s["skipped"].items() if k != "robots"}),
-                     "failed by reason": _fmt_counts(s["failed"]), "documents": s["documents"],
-                     "resumed from": s["resumed_from"], "seconds": s["seconds"], "snapshot": s["snapshot_dir"]})
-    console.summary("scrape", rows)
+        console.summary(f"scrape {s['source']}", {
+            "URLs attempted": s["urls_attempted"], "fetched": s["fetched"], "skipped by robots": s["skipped_robots"],
+            "skipped (other)": _fmt_counts({k: v for k, v in s["skipped"].items() if k != "robots"}),
+            "failed by reason": _fmt_counts(s["failed"]), "documents written": s["documents"],
+            "resumed from": s["resumed_from"], "seconds": s["seconds"], "snapshot": s["snapshot_dir"]})
     return 0
 
 
