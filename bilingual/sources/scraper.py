@@ -108,12 +108,23 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
 
 # ----------------------------------------------------------------------------- crawler
 
+def _noop() -> None:
+    return None
+
+
 def _extract_pool(processes: int):
+    """One extraction thread, or a pool of `processes` worker processes. Workers are forked right
+    here, before any fetch thread exists (forking a threaded process can copy a held lock), from a
+    parent that has already imported trafilatura, so they start in milliseconds."""
     if processes <= 1:
         return ThreadPoolExecutor(1, thread_name_prefix="extract")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["bilingual.sources.scraper_extract", "trafilatura"])
-    return ProcessPoolExecutor(processes, mp_context=ctx)
+    import trafilatura  # noqa: F401  (inherited by the forked workers)
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+    for f in [pool.submit(_noop) for _ in range(processes)]:
+        f.result()
+    return pool
 
 
 class Crawler:
@@ -291,10 +302,10 @@ class Crawler:
                           on_robots=lambda entry, n: self._robots_events.put((entry, n)))
         if quiet is not None:
             console.set_quiet(quiet)
+        extract_pool = _extract_pool(self.processes)  # first: it may fork
         self.bar = console.progress(desc=f"crawl {self.cfg.name}", total=self.cfg.max_pages, unit="page")
         self.bar.update(min(resumed, self.cfg.max_pages))
         fetch_pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="fetch")
-        extract_pool = _extract_pool(self.processes)
         fetching: dict[Future, tuple[str, int, str]] = {}
         extracting: dict[Future, tuple[FetchResult, int]] = {}
         busy: set[str] = set()
