@@ -44,6 +44,36 @@ def test_500_then_200_is_retried(tmp_path):
     assert (Path(summary["snapshot_dir"]) / "html" / f"{rec.sha256}.html.gz").exists()
 
 
+def test_dropped_connection_is_retried(tmp_path):
+    def route(handler, n):
+        if n == 1:  # hang up without answering
+            handler.close_connection = True
+            return None
+        return html(PAGE.format("answered on the second connection"))
+
+    with LocalSite({"/p": route}) as site:
+        _, manifest, docs = run(site, tmp_path, ["/p"])
+    rec = manifest[site.url("/p")]
+    assert site.hits["/p"] == 2 and (rec.status, rec.attempts, rec.http_status) == ("ok", 2, 200)
+    assert site.url("/p") in docs
+
+
+def test_unreachable_host_is_disallowed_and_recorded(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with LocalSite() as site:
+        cfg = config(site, [], start_urls=[f"http://127.0.0.1:{port}/x"], max_attempts=2)
+        summary = crawl(cfg, tmp_path, day=DAY, quiet=True)
+    manifest = {r.url: r for r in read_manifest(summary["snapshot_dir"])}
+    robots = manifest[f"http://127.0.0.1:{port}/robots.txt"]
+    assert robots.status == "error" and robots.reason.startswith("connection-error") and robots.attempts == 2
+    page = manifest[f"http://127.0.0.1:{port}/x"]
+    assert (page.status, page.robots, page.attempts) == ("skipped", "unreachable", 0)
+
+
 def test_5xx_every_time_gives_up_after_max_attempts(tmp_path):
     with LocalSite({"/p": html("down", 503)}) as site:
         summary, manifest, docs = run(site, tmp_path, ["/p"], max_attempts=3)
