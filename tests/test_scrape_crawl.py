@@ -167,3 +167,15 @@ def test_duplicate_text_is_not_a_second_document(tmp_path):
     assert summary["documents"] == 1
     assert manifest[site.url("/b")].status == "skipped"
     assert manifest[site.url("/b")].reason == f"duplicate-text: same text as {site.url('/a')}"
+
+
+def test_meta_robots_noindex_nofollow(tmp_path):
+    page = ('<html><head><meta name="robots" content="noindex, nofollow"></head><body>'
+            '<p>A page that asks not to be indexed, with a link that must not be followed.</p>'
+            '<a href="/hidden">hidden</a></body></html>')
+    with LocalSite({"/p": html(page), "/hidden": html("<p>Never fetched because of nofollow.</p>")}) as site:
+        summary = crawl(config(site, ["/p"]), tmp_path, day=DAY, quiet=True)
+    manifest = {r.url: r for r in read_manifest(summary["snapshot_dir"])}
+    rec = manifest[site.url("/p")]
+    assert rec.status == "skipped" and rec.reason.startswith("meta-robots-noindex") and rec.records == 0
+    assert "/hidden" not in site.hits and summary["documents"] == 0

@@ -36,7 +36,7 @@ from protego import Protego
 
 from .. import console
 from ..schema import Document, LineageRecord, sha256_text, validation_message
-from ..storage import arrow_schema, snapshot_dir, write_json, write_records
+from ..storage import snapshot_dir, write_json, write_records
 from .scraper_config import SourceConfig, load_source
 from .scraper_extract import process_page
 from .scraper_fetch import (HTML_TYPES, XML_TYPES, Fetcher, FetchResult, HostPacer, RobotsEntry, domain_allowed,
@@ -219,7 +219,6 @@ class Crawler:
                                  "entry": {"origin": entry.origin, "state": entry.state,
                                            "http_status": entry.http_status, "body": entry.body,
                                            "reason": entry.reason}})
-            self.records.append(rec)
 
     def _finish(self, res: FetchResult, depth: int, kind: str, status: str, reason: Optional[str],
                 extracted: Optional[dict] = None, links: Optional[list[str]] = None, sitemaps=None) -> None:
@@ -237,7 +236,6 @@ class Crawler:
             entry["encoding"] = extracted.get("encoding")
             entry["charset_source"] = extracted.get("charset_source")
         self.journal.append(entry)
-        self.records.append(rec)
         self.counts[(status, reason if status != "ok" else None)] += 1
         if self.bar is not None and kind == "page":
             self.bar.update(1)
@@ -245,9 +243,9 @@ class Crawler:
     def _document(self, res: FetchResult, ex: dict) -> tuple[Optional[dict], str, Optional[str]]:
         url = res.final_url or res.url
         if ex.get("noindex"):
-            return None, "ok", None
+            return None, "skipped", "meta-robots-noindex: the page asks not to be indexed"
         if self._doc_patterns and not any(p.search(url) for p in self._doc_patterns):
-            return None, "ok", None
+            return None, "ok", "links only: not an article URL (documents.url_patterns)"
         text = ex.get("text") or ""
         if len(text) < self.cfg.documents.min_chars:
             return None, "skipped", f"too-little-text: {len(text)} chars < {self.cfg.documents.min_chars}"
@@ -294,7 +292,6 @@ class Crawler:
         started = time.monotonic()
         self.out.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.out / JOURNAL)
-        self.records: list[LineageRecord] = []
         self.counts: Counter = Counter()
         self._replay(self.journal)
         resumed = sum(1 for e in self.journal.entries if e.get("kind") == "page")
