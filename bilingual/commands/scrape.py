@@ -39,6 +39,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     for cfg in configs:
         try:
             s = crawl(cfg, args.output_dir, day=args.day, processes=args.processes)
+        except KeyboardInterrupt:
+            console.console.print(f"interrupted: {cfg.name}; rerun the same command (same --day) to resume")
+            return 130
         except (OSError, ValueError) as err:
             console.console.print(f"error: {cfg.name}: {err}")
             return 1

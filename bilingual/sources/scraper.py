@@ -237,8 +237,8 @@ class Crawler:
             entry["charset_source"] = extracted.get("charset_source")
         self.journal.append(entry)
         self.counts[(status, reason if status != "ok" else None)] += 1
-        if self.bar is not None and kind == "page":
-            self.bar.update(1)
+        if self.bar is not None and kind == "page" and res.attempts > 0:
+            self.bar.update(1)  # counts page fetches, like max_pages
 
     def _document(self, res: FetchResult, ex: dict) -> tuple[Optional[dict], str, Optional[str]]:
         url = res.final_url or res.url
@@ -295,13 +295,14 @@ class Crawler:
         self.counts: Counter = Counter()
         self._replay(self.journal)
         resumed = sum(1 for e in self.journal.entries if e.get("kind") == "page")
+        fetched_before = sum(1 for e in self.journal.entries if e.get("kind") == "page" and e.get("fetched"))
         fetcher = Fetcher(self.cfg, pacer=self.pacer, robots_loaded=self.robots,
                           on_robots=lambda entry, n: self._robots_events.put((entry, n)))
         if quiet is not None:
             console.set_quiet(quiet)
         extract_pool = _extract_pool(self.processes)  # first: it may fork
         self.bar = console.progress(desc=f"crawl {self.cfg.name}", total=self.cfg.max_pages, unit="page")
-        self.bar.update(min(resumed, self.cfg.max_pages))
+        self.bar.update(min(fetched_before, self.cfg.max_pages))
         fetch_pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="fetch")
         fetching: dict[Future, tuple[str, int, str]] = {}
         extracting: dict[Future, tuple[FetchResult, int]] = {}
