@@ -316,3 +316,16 @@ def test_legacy_single_byte_declaration(tmp_path):
     with LocalSite({"/w": Reply(200, body, {"Content-Type": "text/html"})}) as site:
         _, manifest, docs = run(site, tmp_path, ["/w"])
     assert text in docs[site.url("/w")]["text"]
+
+
+def test_decode_html_evidence_order():
+    from bilingual.sources.scraper_fetch import decode_html
+
+    western = '<meta charset="windows-1252"><p>\u201cdéjà vu\u201d</p>'.encode("cp1252")
+    # a wrong header charset (the bytes are not UTF-8) gives way to the in-document declaration
+    assert decode_html(western, "text/html; charset=utf-8")[1:] == ("cp1252", "meta")
+    xml_decl = '<?xml version="1.0" encoding="windows-1252"?><html><p>\u201cquoted\u201d</p></html>'.encode("cp1252")
+    text, enc, how = decode_html(xml_decl, "application/xhtml+xml")
+    assert "\u201cquoted\u201d" in text and (enc, how) == ("cp1252", "meta")
+    bn = "<p>বাংলা লেখা</p>".encode("utf-16-be")
+    assert decode_html(bn, "text/html; charset=utf-16be")[0] == "<p>বাংলা লেখা</p>"
