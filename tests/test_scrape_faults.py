@@ -329,3 +329,15 @@ def test_decode_html_evidence_order():
     assert "\u201cquoted\u201d" in text and (enc, how) == ("cp1252", "meta")
     bn = "<p>বাংলা লেখা</p>".encode("utf-16-be")
     assert decode_html(bn, "text/html; charset=utf-16be")[0] == "<p>বাংলা লেখা</p>"
+
+
+def test_huge_robots_txt_is_cut_at_500_kib_not_refused(tmp_path):
+    robots = ("User-agent: *\nDisallow: /private\n" + "# padding\n" * 80_000 + "Disallow: /p\n").encode()
+    routes = {"/robots.txt": Reply(200, robots, {"Content-Type": "text/plain"}),
+              "/p": html(PAGE.format("allowed: the rule after 500 KiB is never read")),
+              "/private": html(PAGE.format("disallowed by the first rule"))}
+    with LocalSite(routes) as site:
+        _, manifest, _ = run(site, tmp_path, ["/p", "/private"])
+    assert len(robots) > 512_000
+    assert manifest[site.url("/robots.txt")].status == "ok" and manifest[site.url("/robots.txt")].bytes == 512_000
+    assert manifest[site.url("/p")].status == "ok" and manifest[site.url("/private")].robots == "disallowed"

@@ -328,7 +328,8 @@ class Fetcher:
         tries = [0]
         for _hop in range(6):  # RFC 9309: follow at least five redirects
             try:
-                resp = self._request_with_retries(url, accept_types=None, limit=500_000, tries=tries)
+                # RFC 9309 §2.5: parse at least the first 500 KiB; a longer file is cut there, not refused
+                resp = self._request_with_retries(url, accept_types=None, limit=-512_000, tries=tries)
             except (GiveUp, Retryable) as err:
                 return RobotsEntry(origin, "unreachable", err.http_status, reason=err.reason), tries[0]
             attempts = tries[0]
@@ -374,7 +375,10 @@ class Fetcher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _request_once(self, url: str, accept_types: Optional[tuple], limit: int):
+        """One request. `limit` > 0: a longer body is refused; < 0: the body is cut at -limit bytes."""
         cfg = self.cfg
+        truncate = limit < 0
+        limit = abs(limit)
         host = host_of(url)
         delay = cfg.delay if url.endswith("/robots.txt") else self.host_delay(url)
         with self.pacer.slot(host, delay):
@@ -407,13 +411,16 @@ class Fetcher:
                 if accept_types is not None and mime not in accept_types:
                     raise GiveUp(f"content-type: {mime or 'missing'}", code, status="skipped")
                 length = resp.headers.get("Content-Length")
-                if length and length.isdigit() and int(length) > limit:
+                if length and length.isdigit() and int(length) > limit and not truncate:
                     raise GiveUp(f"too-large: Content-Length {int(length)} > {limit}", code, status="skipped")
                 chunks, total = [], 0
                 try:
                     for chunk in resp.iter_content(chunk_size=65536):
                         total += len(chunk)
                         if total > limit:
+                            if truncate:
+                                chunks.append(chunk[: len(chunk) - (total - limit)])
+                                break
                             raise GiveUp(f"too-large: body > {limit} bytes", code, status="skipped")
                         chunks.append(chunk)
                         if time.monotonic() > deadline:
