@@ -404,6 +404,7 @@ class Crawler:
         skipped = Counter(_reason_key(e["lineage"]["reason"]) for e in pages if e["lineage"]["status"] == "skipped")
         summary = {
             "source": self.cfg.name,
+            "license": self.cfg.license,
             "snapshot_dir": str(self.out),
             "urls_attempted": len(pages),
             "fetched": sum(1 for e in pages if e["lineage"]["sha256"]),  # bodies downloaded and stored
