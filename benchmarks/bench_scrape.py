@@ -117,6 +117,39 @@ def throughput(pages: int, processes: list[int], repeats: int) -> list[dict]:
     return rows
 
 
+def _control_job(args) -> str:
+    from bilingual.sources.scraper_extract import process_page
+
+    i, body, raw_dir = args
+    body = body.replace(b"</body>", f"<p>{i}</p></body>".encode(), 1)
+    return process_page(body, "text/html; charset=utf-8", f"http://127.0.0.1/c/{i}", raw_dir, {})["sha256"]
+
+
+def control(pages: int, processes: int) -> dict:
+    """The machine's own ceiling: the same extraction function, serial vs a bare process pool, no
+    crawler around it. When this ratio is low too, the CPU share (not the crawler) is the limit."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from _scrape_helpers import BN_PAGE, EN_PAGE
+
+    import trafilatura  # noqa: F401  (inherited by forked workers)
+
+    bodies = [BN_PAGE.read_bytes(), EN_PAGE.read_bytes()]
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = [(i, bodies[i % 2], tmp) for i in range(pages)]
+        t0 = time.perf_counter()
+        for job in jobs:
+            _control_job(job)
+        serial = time.perf_counter() - t0
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_control_job, jobs[:processes]))
+            t0 = time.perf_counter()
+            list(pool.map(_control_job, jobs))
+            pooled = time.perf_counter() - t0
+    return {"pages": pages, "serial_s": round(serial, 2), f"pool{processes}_s": round(pooled, 2),
+            "ratio": round(serial / pooled, 2)}
+
+
 def politeness(per_host: int = 8, delay: float = 0.15, crawl_delay: float = 0.3) -> list[dict]:
     from bilingual.sources.scraper import crawl
     from bilingual.sources.scraper_config import SourceConfig
@@ -150,10 +183,11 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     load = os.getloadavg()
+    ctrl = control(min(args.pages, 120), max(args.processes))
     rows = throughput(args.pages, args.processes, args.repeats)
     polite = politeness()
     result = {"load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()],
-              "cpus": os.cpu_count(), "throughput": rows, "politeness": polite}
+              "cpus": os.cpu_count(), "control_bare_pool": ctrl, "throughput": rows, "politeness": polite}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
