@@ -236,7 +236,6 @@ class Crawler:
             entry["encoding"] = extracted.get("encoding")
             entry["charset_source"] = extracted.get("charset_source")
         self.journal.append(entry)
-        self.counts[(status, reason if status != "ok" else None)] += 1
         if self.bar is not None and kind == "page" and res.attempts > 0:
             self.bar.update(1)  # counts page fetches, like max_pages
 
@@ -292,7 +291,6 @@ class Crawler:
         started = time.monotonic()
         self.out.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.out / JOURNAL)
-        self.counts: Counter = Counter()
         self._replay(self.journal)
         resumed = sum(1 for e in self.journal.entries if e.get("kind") == "page")
         fetched_before = sum(1 for e in self.journal.entries if e.get("kind") == "page" and e.get("fetched"))
