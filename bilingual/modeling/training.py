@@ -649,6 +649,7 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
              "batching": d.batching, "max_tokens": d.max_tokens, "batch_size": d.batch_size,
              "directions": list(d.directions), "label_smoothing": t.label_smoothing, "seed": t.seed,
              "mixed_precision": precision, "world_size": args.world_size,
+             "distributed_backend": _dist_backend(), "cpu_threads": torch.get_num_threads() if not torch.cuda.is_available() else None,
              "gradient_accumulation_steps": t.gradient_accumulation_steps}
     if args.should_save:
         from ..storage import write_json
@@ -681,6 +682,12 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
         result = {}
     trainer.accelerator.wait_for_everyone()
     return result
+
+
+def _dist_backend() -> Optional[str]:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
 def _set_cpu_threads(requested: Optional[int]) -> int:
