@@ -98,3 +98,31 @@ def build_marian_opus(out: Path, pairs) -> Path:
     MarianMTModel(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+_CACHE: dict = {}
+
+
+def shared_tokenizer_dir() -> Path:
+    """One tokenizer trained on the Tatoeba sample (streamed from Parquet), shared by the test modules."""
+    import tempfile
+
+    if "tok" not in _CACHE:
+        from bilingual.modeling.tokenizer import train_tokenizer_from_parquet
+
+        root = Path(tempfile.mkdtemp(prefix="bilingual-tok-"))
+        ds = write_dataset(root / "all", tatoeba_pairs())
+        train_tokenizer_from_parquet(sorted((ds / "dataset").glob("train-*.parquet")), root / "tok", vocab_size=1000)
+        _CACHE["tok"] = root / "tok"
+    return _CACHE["tok"]
+
+
+def tiny_config(dataset_dir, output_dir, **training) -> dict:
+    """A small, fast training recipe (1 CPU thread: this machine is shared)."""
+    t = {"output_dir": str(output_dir), "max_steps": 8, "learning_rate": 1e-3, "warmup_steps": 0,
+         "lr_scheduler_type": "constant_with_warmup", "logging_steps": 2, "eval_steps": 4, "save_steps": 4,
+         "save_total_limit": 2, "report_to": [], "cpu_threads": 1, "early_stopping_patience": None}
+    t.update(training)
+    return {"model": {"preset": "tiny", "tokenizer": str(shared_tokenizer_dir())},
+            "data": {"dataset_dir": str(dataset_dir), "max_tokens": 1024, "batch_size": 16, "max_eval_samples": 8},
+            "training": t}
