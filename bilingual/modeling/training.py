@@ -430,10 +430,18 @@ def _make_trainer_class():
 
 
 # ------------------------------------------------------------------------------------------ train
-def _main_first(label: str):
+def _state():
+    """The process-wide Accelerate state. Created here with `cpu=` set, before anything else touches
+    it: it is a singleton, and one made without `cpu=True` on a GPU-less machine ignores a torchrun /
+    `accelerate launch --multi_gpu` world and runs each process alone (instead of gloo DDP)."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState().main_process_first()
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _main_first(label: str):
+    return _state().main_process_first()
 
 
 def _prepare_output_dir(cfg: TrainConfig) -> tuple[Path, Optional[Path]]:
@@ -455,13 +463,11 @@ def _prepare_output_dir(cfg: TrainConfig) -> tuple[Path, Optional[Path]]:
     if t.overwrite_output_dir and out.exists():
         import shutil
 
-        from accelerate import PartialState
-
-        if PartialState().is_main_process:
+        if _state().is_main_process:
             for p in leftovers:
                 shutil.rmtree(p, ignore_errors=True)
             (out / RUN_META).unlink(missing_ok=True)
-        PartialState().wait_for_everyone()
+        _state().wait_for_everyone()
     return out, None
 
 
@@ -476,9 +482,7 @@ def _tokenizer_for(cfg: TrainConfig, out: Path, splits):
     own = out / "tokenizer"
     with _main_first("tokenizer"):
         if not (own / "tokenizer.json").exists():
-            from accelerate import PartialState
-
-            if PartialState().is_main_process:
+            if _state().is_main_process:
                 try:
                     files = dataset_parquet_files(cfg.data.dataset_dir, "train")
                     train_tokenizer_from_parquet(files, own, vocab_size=cfg.model.vocab_size)
@@ -557,6 +561,7 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
     cfg = config
     m, d, t = cfg.model, cfg.data, cfg.training
 
+    _state()
     splits = data_mod.load_splits(d.dataset_dir, ("train", d.eval_split), streaming=d.streaming)
     out, resume_from = _prepare_output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
