@@ -202,8 +202,7 @@ def test_missing_or_empty_split_is_named(tmp_path):
     write_splits(tmp_path / "a", {"train": PAIRS[:4]})
     with pytest.raises(DataError, match="split 'validation' is missing"):
         train(tiny_config(tmp_path / "a", tmp_path / "run"))
-    write_splits(tmp_path / "b", {"train": PAIRS[:4], "validation": [{"id": "x", "bn": "", "en": ""}][:0] or
-                                  [{"id": "x", "bn": "ক", "en": "a"}]})
+    write_splits(tmp_path / "b", {"train": PAIRS[:4]})
     import pyarrow as pa
     import pyarrow.parquet as pq
 

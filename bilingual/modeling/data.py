@@ -41,6 +41,7 @@ def load_splits(dataset_dir, splits: Sequence[str] = ("train", "validation"), st
     from datasets import load_dataset
 
     root = resolve_dataset_dir(dataset_dir)
+    _check_split_files(root, splits)
     try:
         dd = load_dataset(str(root), streaming=streaming)
     except Exception as err:  # datasets raises several types for an unreadable folder
@@ -61,6 +62,31 @@ def load_splits(dataset_dir, splits: Sequence[str] = ("train", "validation"), st
             raise DataError(f"{root}: split {split!r} is empty")
         out[split] = ds
     return out
+
+
+def split_files(root: Path, split: str) -> list[Path]:
+    """Parquet shards of one split: `<split>-*.parquet` / `<split>.parquet` or a `<split>/` folder."""
+    return sorted(p for p in root.rglob("*.parquet") if not p.name.startswith(".")
+                  and (p.name.split("-")[0].split(".")[0] == split or p.parent.name == split))
+
+
+def _check_split_files(root: Path, splits: Sequence[str]) -> None:
+    """Name an absent or empty split before `load_dataset` fails on it less clearly (metadata only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for split in splits:
+        files = split_files(root, split)
+        if not files:
+            continue  # other layouts: left to load_dataset, checked after loading
+        rows = 0
+        for f in files:
+            try:
+                rows += pq.ParquetFile(f).metadata.num_rows
+            except (pa.ArrowInvalid, OSError) as err:
+                raise DataError(f"{f}: split {split!r} has an unreadable Parquet file ({err})") from err
+        if rows == 0:
+            raise DataError(f"{root}: split {split!r} is empty ({len(files)} file(s), 0 rows)")
 
 
 def parse_direction(d: str) -> tuple[str, str]:

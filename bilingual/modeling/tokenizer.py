@@ -133,8 +133,9 @@ def dataset_parquet_files(dataset_dir, split: str = "train") -> list[Path]:
     root = Path(dataset_dir)
     if (root / "dataset").is_dir():
         root = root / "dataset"
-    files = sorted(p for p in root.rglob("*.parquet") if not p.name.startswith(".")
-                   and (p.name.startswith(split) or p.parent.name == split))
+    from .data import split_files
+
+    files = split_files(root, split)
     if not files:
         raise FileNotFoundError(f"{root}: no Parquet files for split {split!r}")
     return files
