@@ -655,7 +655,8 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
              "directions": list(d.directions), "label_smoothing": t.label_smoothing, "seed": t.seed,
              "mixed_precision": precision, "world_size": args.world_size,
              "distributed_backend": _dist_backend(), "cpu_threads": torch.get_num_threads() if not torch.cuda.is_available() else None,
-             "gradient_accumulation_steps": t.gradient_accumulation_steps}
+             "gradient_accumulation_steps": t.gradient_accumulation_steps,
+             "mean_sentences_per_batch": (len(train_ds) / len(batch_sampler)) if batch_sampler else d.batch_size}
     if args.should_save:
         from ..storage import write_json
 
