@@ -547,8 +547,10 @@ def _as_torch_iterable(obj):
     return _It(obj)
 
 
-def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[list] = None) -> dict:
-    """Run a training recipe; returns what the run report needs (see COMMON.md `training`)."""
+def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[list] = None,
+          wrap_collator=None) -> dict:
+    """Run a training recipe; returns what the run report needs (see COMMON.md `training`).
+    `callbacks`: extra TrainerCallbacks; `wrap_collator(collator) -> collator`: e.g. a FLOP counter."""
     import torch
     from transformers import EarlyStoppingCallback, Seq2SeqTrainingArguments, set_seed
 
@@ -640,12 +642,13 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
     if t.early_stopping_patience:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     pad_multiple = 8 if torch.cuda.is_available() else None
+    collator = data_mod.PadCollator(hf.tokenizer.pad_token_id, pad_to_multiple_of=pad_multiple,
+                                    decoder_start_token_id=hf.model.config.decoder_start_token_id)
+    if wrap_collator is not None:
+        collator = wrap_collator(collator)
     Trainer = _make_trainer_class()
     trainer = Trainer(model=hf.model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                      processing_class=hf.tokenizer,
-                      data_collator=data_mod.PadCollator(
-                          hf.tokenizer.pad_token_id, pad_to_multiple_of=pad_multiple,
-                          decoder_start_token_id=hf.model.config.decoder_start_token_id),
+                      processing_class=hf.tokenizer, data_collator=collator,
                       callbacks=cbs, batch_sampler=batch_sampler, dev_sets=dev_sets,
                       gen_options={"num_beams": t.eval_num_beams, "max_new_tokens": t.eval_max_new_tokens})
 
