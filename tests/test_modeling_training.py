@@ -146,6 +146,15 @@ def test_checkpoint_of_another_model_refuses_to_resume(ds64, tmp_path):
         train(cfg)
 
 
+def test_early_stopping_ends_a_run_that_stopped_improving(ds64, tmp_path):
+    # a learning rate this small leaves dev chrF flat: the 2nd evaluation is no gain, patience 1 stops
+    cfg = tiny_config(ds64, tmp_path / "run", max_steps=40, eval_steps=2, save_steps=2, learning_rate=1e-12,
+                      early_stopping_patience=1)
+    r = train(cfg)
+    assert r["global_step"] == 4
+    assert r["best_checkpoint"].endswith("checkpoint-2")
+
+
 # -------------------------------------------------------------------------- streaming + distributed
 def test_streaming_one_direction(ds64, tmp_path):
     cfg = tiny_config(ds64, tmp_path / "run", max_steps=4, eval_steps=2, save_steps=2)

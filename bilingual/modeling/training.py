@@ -464,7 +464,7 @@ def _prepare_output_dir(cfg: TrainConfig) -> tuple[Path, Optional[Path]]:
         import shutil
 
         if _state().is_main_process:
-            for p in leftovers:
+            for p in leftovers + [out / "tokenizer"]:   # the old run's own tokenizer may not fit this data
                 shutil.rmtree(p, ignore_errors=True)
             (out / RUN_META).unlink(missing_ok=True)
         _state().wait_for_everyone()
