@@ -66,3 +66,18 @@ def test_bad_inputs_are_refused(tmp_path):
         train_tokenizer(["অআইঈউঊ abcdefghijklmnop"], vocab_size=10)
     with pytest.raises(FileNotFoundError, match="missing.parquet"):
         train_tokenizer_from_parquet([tmp_path / "missing.parquet"], tmp_path / "tok")
+
+
+def test_train_tokenizer_command(tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    from bilingual.commands.train_tokenizer import main
+
+    write_dataset(tmp_path / "ds", tatoeba_pairs(200))
+    assert main(["--dataset_dir", str(tmp_path / "ds"), "--output_dir", str(tmp_path / "tok"),
+                 "--vocab_size", "400", "--quiet"]) == 0
+    assert "vocab_size" in capsys.readouterr().out
+    assert len(AutoTokenizer.from_pretrained(tmp_path / "tok")) <= 400
+    assert main(["--dataset_dir", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "t2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train-tokenizer: error:") and "nothing" in err and "\n" not in err

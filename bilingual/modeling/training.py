@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from . import data as data_mod
 from .model import PRESETS, HFTransformerModel, generate_texts
