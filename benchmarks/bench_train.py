@@ -27,12 +27,15 @@ sys.path.insert(0, str(REPO))
 SAMPLES = REPO / "data" / "samples" / "parallel"
 
 
-def corpus() -> list[dict]:
-    """Tatoeba (short) + OPUS-100 validation/test (mixed lengths): a realistic length spread."""
+def corpus(name: str = "mixed") -> list[dict]:
+    """mixed: Tatoeba (short) + OPUS-100 validation/test (mixed lengths), a realistic length spread;
+    tatoeba: short sentences only (a narrow spread: the least padding for a plain setup to waste)."""
     from bilingual.modeling.data import read_tsv_pairs
     from bilingual.schema import pair_id
 
     rows = read_tsv_pairs(SAMPLES / "tatoeba-ben-eng.tsv")
+    if name == "tatoeba":
+        return rows
     for part in ("validation", "test"):
         en = (SAMPLES / "opus100" / f"opus100.en-bn-{part}.en").read_text(encoding="utf-8").splitlines()
         bn = (SAMPLES / "opus100" / f"opus100.en-bn-{part}.bn").read_text(encoding="utf-8").splitlines()
@@ -125,6 +128,7 @@ def main(argv=None) -> int:
     p.add_argument("--max_tokens", type=int, default=4096, help="our padded-token budget per batch")
     p.add_argument("--max_len", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch threads for every setup (same for all)")
+    p.add_argument("--data", choices=["mixed", "tatoeba"], default="mixed")
     p.add_argument("--json", help="write results here")
     args = p.parse_args(argv)
     os.environ.setdefault("BILINGUAL_QUIET", "1")
@@ -135,7 +139,7 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     try:
-        rows = corpus()
+        rows = corpus(args.data)
         write_splits(work / "ds", {"train": rows, "validation": rows[:64]})
         train_tokenizer([t for r in rows for t in (r["bn"], r["en"])], work / "tok", vocab_size=4000)
         load = os.getloadavg()
@@ -149,7 +153,7 @@ def main(argv=None) -> int:
                                             args.max_tokens, args.max_len, args.threads))
         tps = {k: statistics.median(r["tokens_per_second"] for r in v) for k, v in results.items()}
         report = {
-            "pairs": len(rows), "examples": 2 * len(rows), "steps": args.steps, "repeats": args.repeats,
+            "data": args.data, "pairs": len(rows), "examples": 2 * len(rows), "steps": args.steps, "repeats": args.repeats,
             "batch_size": args.batch_size, "max_tokens": args.max_tokens, "threads": args.threads,
             "loadavg_before": load, "loadavg_after": os.getloadavg(), "tokens_per_second": tps,
             "speedup_vs_plain_dynamic": tps["ours"] / tps["plain-dynamic"],

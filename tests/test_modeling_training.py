@@ -19,6 +19,7 @@ from bilingual.modeling.training import ConfigError, config_from_dict, load_conf
 from bilingual.modeling.translate import Translator
 
 PAIRS = tatoeba_pairs(64)
+STEPS, LR = 240, 1.5e-3   # overfitting run: evaluations at 60/120/180/240, the last one sabotaged
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +53,12 @@ class Sabotage:
 @pytest.fixture(scope="module")
 def overfit_run(ds64, tmp_path_factory):
     out = tmp_path_factory.mktemp("overfit") / "run"
-    cfg = tiny_config(ds64, out, max_steps=300, eval_steps=75, save_steps=75, logging_steps=25,
-                      label_smoothing=0.0, save_total_limit=2, report_to=["tensorboard"])
+    cfg = tiny_config(ds64, out, max_steps=STEPS, eval_steps=STEPS // 4, save_steps=STEPS // 4, logging_steps=25,
+                      label_smoothing=0.0, save_total_limit=2, report_to=["tensorboard"], learning_rate=LR,
+                      eval_max_new_tokens=48)
     cfg["model"]["dropout"] = 0.0
     cfg["data"].update(max_tokens=2048, batch_size=32, max_eval_samples=64)
-    return train(cfg, callbacks=[Sabotage(300)])
+    return train(cfg, callbacks=[Sabotage(STEPS)])
 
 
 def test_tiny_model_overfits_64_real_pairs(overfit_run):
@@ -68,19 +70,19 @@ def test_tiny_model_overfits_64_real_pairs(overfit_run):
 
 def test_kept_model_is_the_best_chrf_checkpoint_not_the_last(overfit_run):
     evals = [h for h in overfit_run["log_history"] if "eval_chrf" in h]
-    assert [h["step"] for h in evals] == [75, 150, 225, 300]
+    assert [h["step"] for h in evals] == [STEPS // 4 * k for k in (1, 2, 3, 4)]
     best = max(evals, key=lambda h: h["eval_chrf"])
     assert evals[-1]["eval_chrf"] < best["eval_chrf"] - 20        # the sabotaged last step is worse
     assert overfit_run["best_metric"] == pytest.approx(best["eval_chrf"])
     assert overfit_run["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
     out = Path(overfit_run["output_dir"])
     kept = sorted(p.name for p in out.glob("checkpoint-*"))
-    assert f"checkpoint-{best['step']}" in kept and "checkpoint-300" in kept   # the best survives rotation
+    assert f"checkpoint-{best['step']}" in kept and f"checkpoint-{STEPS}" in kept   # the best survives rotation
     from safetensors.torch import load_file
 
     final = load_file(out / "model.safetensors")
     best_w = load_file(Path(overfit_run["best_checkpoint"]) / "model.safetensors")
-    last_w = load_file(out / "checkpoint-300" / "model.safetensors")
+    last_w = load_file(out / f"checkpoint-{STEPS}" / "model.safetensors")
     assert all(torch.equal(final[k], best_w[k]) for k in best_w)
     assert not all(torch.equal(final[k], last_w[k]) for k in last_w)
     # TensorBoard got loss, learning rate, chrF, BLEU and tokens/s
@@ -103,14 +105,14 @@ from bilingual.modeling.training import train
 class Slow(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         if state.global_step > 4:
-            time.sleep(0.5)
+            time.sleep(1.0)
 train(json.loads(sys.argv[1]), callbacks=[Slow()])
 """
 
 
 def test_resumes_after_kill_from_saved_step_with_same_data_order(ds64, tmp_path):
     cfg = tiny_config(ds64, tmp_path / "run", max_steps=10, logging_steps=1, eval_steps=4, save_steps=4)
-    cfg["training"]["max_steps"] = 40   # the killed run must not be able to finish on its own
+    cfg["training"]["max_steps"] = 16   # the killed run is slowed down after step 4: it cannot finish first
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg)], env=_env(), cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     state = tmp_path / "run" / "checkpoint-4" / "trainer_state.json"
@@ -124,12 +126,12 @@ def test_resumes_after_kill_from_saved_step_with_same_data_order(ds64, tmp_path)
     assert not (tmp_path / "run" / "train_results.json").exists()
 
     resumed = train(cfg)
-    assert resumed["resumed_from"].endswith("checkpoint-4") and resumed["global_step"] == 40
+    assert resumed["resumed_from"].endswith("checkpoint-4") and resumed["global_step"] == 16
     reference = train({**cfg, "training": {**cfg["training"], "output_dir": str(tmp_path / "ref")}})
     loss = lambda r: {h["step"]: h["loss"] for h in r["log_history"] if "loss" in h}  # noqa: E731
     got, want = loss(resumed), loss(reference)
-    assert set(got) == set(want) == set(range(1, 41))
-    for step in range(5, 41):   # steps after the kill: same batches, same dropout, same loss
+    assert set(got) == set(want) == set(range(1, 17))
+    for step in range(5, 17):   # steps after the kill: same batches, same dropout, same loss
         assert got[step] == pytest.approx(want[step], rel=1e-4, abs=1e-5), step
 
 
