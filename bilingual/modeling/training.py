@@ -52,7 +52,8 @@ class DataConfig:
     max_target_length: int = 128
     streaming: bool = False                 # IterableDataset with a shuffle buffer (needs max_steps)
     shuffle_buffer: int = 10_000
-    batching: str = "token_budget"          # token_budget | length_grouped | plain
+    batching: str = "token_budget"          # token_budget | length_grouped | plain (streaming: token_budget
+                                            # and length_grouped both sort a shuffle buffer into batch_size runs)
     max_tokens: int = 4096                  # padded tokens per device batch (token_budget)
     batch_size: int = 32                    # sentences per device batch (cap for token_budget)
     max_train_samples: Optional[int] = None
