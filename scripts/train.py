@@ -1,0 +1,5 @@
+import sys
+
+from bilingual.commands.train import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""Training end to end on real Tatoeba pairs: overfitting (chrF >= 90), best-by-chrF checkpoint kept
+over a worse last one, resume after a real kill with the same data order, streaming data, a
+2-process gloo run through `accelerate launch`, and bad recipes refused before training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from _modeling_helpers import REPO, tatoeba_pairs, tiny_config, write_dataset
+
+from bilingual.modeling.data import DataError, write_splits
+from bilingual.modeling.training import ConfigError, config_from_dict, load_config, score, train
+from bilingual.modeling.translate import Translator
+
+PAIRS = tatoeba_pairs(64)
+STEPS, LR = 240, 1.5e-3   # overfitting run: evaluations at 60/120/180/240, the last one sabotaged
+
+
+@pytest.fixture(scope="module")
+def ds64(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("ds64"), PAIRS)
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(REPO), "BILINGUAL_QUIET": "1", "OMP_NUM_THREADS": "1"}
+
+
+# ---------------------------------------------------------------- overfit + best checkpoint selection
+class Sabotage:
+    """At the last step, before its evaluation, wreck the weights: the last checkpoint is then the
+    worst one, and keeping it instead of the best-chrF one would show."""
+
+    def __init__(self, at_step):
+        from transformers import TrainerCallback
+
+        self.at_step = at_step
+        self.__class__ = type("SabotageCallback", (Sabotage, TrainerCallback), {})
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step == self.at_step:
+            with torch.no_grad():
+                g = torch.Generator().manual_seed(0)
+                for p in model.parameters():
+                    p.add_(torch.randn(p.shape, generator=g) * 0.5)
+
+
+@pytest.fixture(scope="module")
+def overfit_run(ds64, tmp_path_factory):
+    out = tmp_path_factory.mktemp("overfit") / "run"
+    cfg = tiny_config(ds64, out, max_steps=STEPS, eval_steps=STEPS // 4, save_steps=STEPS // 4, logging_steps=25,
+                      label_smoothing=0.0, save_total_limit=2, report_to=["tensorboard"], learning_rate=LR,
+                      eval_max_new_tokens=48)
+    cfg["model"]["dropout"] = 0.0
+    cfg["data"].update(max_tokens=2048, batch_size=32, max_eval_samples=64)
+    return train(cfg, callbacks=[Sabotage(STEPS)])
+
+
+def test_tiny_model_overfits_64_real_pairs(overfit_run):
+    tr = Translator(overfit_run["output_dir"])
+    for src, tgt in (("en", "bn"), ("bn", "en")):
+        hyps = tr.translate([p[src] for p in PAIRS], src, tgt)
+        assert score(hyps, [p[tgt] for p in PAIRS])["chrf"] >= 90, (src, tgt, hyps[:5])
+
+
+def test_kept_model_is_the_best_chrf_checkpoint_not_the_last(overfit_run):
+    evals = [h for h in overfit_run["log_history"] if "eval_chrf" in h]
+    assert [h["step"] for h in evals] == [STEPS // 4 * k for k in (1, 2, 3, 4)]
+    best = max(evals, key=lambda h: h["eval_chrf"])
+    assert evals[-1]["eval_chrf"] < best["eval_chrf"] - 20        # the sabotaged last step is worse
+    assert overfit_run["best_metric"] == pytest.approx(best["eval_chrf"])
+    assert overfit_run["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+    out = Path(overfit_run["output_dir"])
+    kept = sorted(p.name for p in out.glob("checkpoint-*"))
+    assert f"checkpoint-{best['step']}" in kept and f"checkpoint-{STEPS}" in kept   # the best survives rotation
+    from safetensors.torch import load_file
+
+    final = load_file(out / "model.safetensors")
+    best_w = load_file(Path(overfit_run["best_checkpoint"]) / "model.safetensors")
+    last_w = load_file(out / f"checkpoint-{STEPS}" / "model.safetensors")
+    assert all(torch.equal(final[k], best_w[k]) for k in best_w)
+    assert not all(torch.equal(final[k], last_w[k]) for k in last_w)
+    # TensorBoard got loss, learning rate, chrF, BLEU and tokens/s
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for events in (out / "runs").rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/learning_rate", "eval/chrf", "eval/bleu", "train/tokens_per_second"} <= tags
+    assert overfit_run["tokens_per_second"] > 0 and overfit_run["signatures"]["chrf"].startswith("nrefs:1")
+
+
+# ---------------------------------------------------------------------------- resume after a kill
+CHILD = """
+import sys, time, json
+from transformers import TrainerCallback
+from bilingual.modeling.training import train
+class Slow(TrainerCallback):
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step > 4:
+            time.sleep(1.0)
+train(json.loads(sys.argv[1]), callbacks=[Slow()])
+"""
+
+
+def test_resumes_after_kill_from_saved_step_with_same_data_order(ds64, tmp_path):
+    cfg = tiny_config(ds64, tmp_path / "run", max_steps=10, logging_steps=1, eval_steps=4, save_steps=4)
+    cfg["training"]["max_steps"] = 16   # the killed run is slowed down after step 4: it cannot finish first
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg)], env=_env(), cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = tmp_path / "run" / "checkpoint-4" / "trainer_state.json"
+    deadline = time.time() + 240
+    while not state.exists() and child.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert state.exists(), child.stderr.read().decode()[-2000:] if child.poll() is not None else "no checkpoint"
+    time.sleep(0.3)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(30) == -signal.SIGKILL
+    assert not (tmp_path / "run" / "train_results.json").exists()
+
+    resumed = train(cfg)
+    assert resumed["resumed_from"].endswith("checkpoint-4") and resumed["global_step"] == 16
+    reference = train({**cfg, "training": {**cfg["training"], "output_dir": str(tmp_path / "ref")}})
+    loss = lambda r: {h["step"]: h["loss"] for h in r["log_history"] if "loss" in h}  # noqa: E731
+    got, want = loss(resumed), loss(reference)
+    assert set(got) == set(want) == set(range(1, 17))
+    for step in range(5, 17):   # steps after the kill: same batches, same dropout, same loss
+        assert got[step] == pytest.approx(want[step], rel=1e-4, abs=1e-5), step
+
+
+def test_checkpoint_of_another_model_refuses_to_resume(ds64, tmp_path):
+    cfg = tiny_config(ds64, tmp_path / "run", max_steps=2, eval_steps=2, save_steps=2)
+    train(cfg)
+    cfg["model"]["preset"] = "small"
+    cfg["training"]["max_steps"] = 4
+    with pytest.raises(ConfigError, match="different model"):
+        train(cfg)
+    cfg["model"]["preset"] = "tiny"
+    cfg["training"].update(resume="never")
+    with pytest.raises(ConfigError, match="overwrite_output_dir"):
+        train(cfg)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(ds64, tmp_path):
+    # a learning rate this small leaves dev chrF flat: the 2nd evaluation is no gain, patience 1 stops
+    cfg = tiny_config(ds64, tmp_path / "run", max_steps=40, eval_steps=2, save_steps=2, learning_rate=1e-12,
+                      early_stopping_patience=1)
+    r = train(cfg)
+    assert r["global_step"] == 4
+    assert r["best_checkpoint"].endswith("checkpoint-2")
+
+
+# -------------------------------------------------------------------------- streaming + distributed
+def test_streaming_one_direction(ds64, tmp_path):
+    cfg = tiny_config(ds64, tmp_path / "run", max_steps=4, eval_steps=2, save_steps=2)
+    cfg["data"].update(streaming=True, shuffle_buffer=32, directions=["en-bn"], batching="length_grouped")
+    r = train(cfg)
+    assert r["global_step"] == 4 and r["hyperparameters"]["directions"] == ["en-bn"]
+    evals = [h for h in r["log_history"] if "eval_chrf" in h]
+    assert evals and all("eval_chrf_en_bn" in h and "eval_chrf_bn_en" not in h for h in evals)
+
+
+def test_two_process_gloo_run_through_accelerate(ds64, tmp_path):
+    import yaml
+
+    cfg = tiny_config(ds64, tmp_path / "run", max_steps=4, eval_steps=2, save_steps=2)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    # `--multi_gpu` selects Accelerate's torchrun launcher; on a machine without CUDA the Trainer's
+    # Accelerate state (cpu=True) turns the 2-process world into MULTI_CPU DDP over gloo.
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "scripts" / "train.py"),
+           "--config", str(tmp_path / "cfg.yaml"), "--quiet"]
+    proc = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "run" / "train_results.json").read_text())
+    assert res["hyperparameters"]["world_size"] == 2
+    assert res["hyperparameters"]["distributed_backend"] == "gloo"
+    assert res["global_step"] == 4
+    from transformers import AutoModelForSeq2SeqLM
+
+    assert AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "run").config.model_type == "marian"
+
+
+# --------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("change, message", [
+    ({"training": {"learnig_rate": 1e-3}}, "unknown key.*training.learnig_rate"),
+    ({"optimizer": {}}, "unknown section"),
+    ({"training": {"learning_rate": -1}}, "learning_rate must be"),
+    ({"training": {"max_steps": "many"}}, "max_steps must be an integer"),
+    ({"training": {"save_steps": 5, "eval_steps": 2}}, "multiple of training.eval_steps"),
+    ({"data": {"directions": ["bn-fr"]}}, "bad direction"),
+    ({"data": {"batching": "magic"}}, "batching must be one of"),
+    ({"model": {"preset": "huge"}}, "preset must be one of"),
+    ({"model": {"pretrained": "/nonexistent/mbart"}}, "not a local checkpoint"),
+    ({"training": {"mixed_precision": "fp8"}}, "mixed_precision must be one of"),
+])
+def test_bad_recipes_fail_before_training(change, message, tmp_path):
+    cfg = tiny_config(tmp_path, tmp_path / "run")
+    for section, values in change.items():
+        cfg.setdefault(section, {}).update(values)
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(cfg, "recipe.yaml")
+
+
+def test_missing_or_empty_split_is_named(tmp_path):
+    write_splits(tmp_path / "a", {"train": PAIRS[:4]})
+    with pytest.raises(DataError, match="split 'validation' is missing"):
+        train(tiny_config(tmp_path / "a", tmp_path / "run"))
+    write_splits(tmp_path / "b", {"train": PAIRS[:4]})
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "bn": pa.array([], pa.string()),
+                             "en": pa.array([], pa.string())}),
+                   tmp_path / "b" / "dataset" / "validation-00000-of-00001.parquet")
+    with pytest.raises(DataError, match="split 'validation' is empty"):
+        train(tiny_config(tmp_path / "b", tmp_path / "run"))
+    with pytest.raises(DataError, match="does not exist"):
+        train(tiny_config(tmp_path / "nowhere", tmp_path / "run"))
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path, capsys):
+    from bilingual.commands.train import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  max_stepz: 3\n")
+    assert main(["--config", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train: error:") and "max_stepz" in err and "\n" not in err
+    assert main(["--config", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_shipped_recipes_are_valid():
+    for name in ("tiny", "small", "base"):
+        cfg = load_config(REPO / "recipes" / "train" / f"{name}.yaml")
+        assert cfg.model.preset == name and cfg.training.save_steps % cfg.training.eval_steps == 0
