@@ -1,0 +1,271 @@
+"""`BilingualDataset`: the old in-memory class's name, now a thin layer over `datasets`.
+
+Loads Parquet, JSONL, TSV, TMX and line-aligned files (and the record shapes earlier bn–en
+tooling wrote) into an Arrow-backed `datasets.Dataset` through a generator, so memory stays flat;
+filters/maps/splits with `datasets`; saves zstd Parquet shards; streams rows without loading them.
+
+Record shapes understood (`to_row`):
+  {"bn", "en"} · {"src", "tgt", "src_lang", "tgt_lang"} · {"en_text", "bn_text"} ·
+  {"translation": {"bn", "en"}} (OPUS/HF style) · monolingual {"text", "lang"}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from .schema import normalize_key, pair_id, sha256_text
+from .storage import CorruptShardError
+
+PAIR_COLUMNS = ("id", "bn", "en", "source", "provenance", "score", "license")
+DOC_COLUMNS = ("id", "lang", "text", "source", "license")
+
+
+class UnreadableRecord(ValueError):
+    pass
+
+
+def to_row(record: Any, source: str = "legacy", license: str = "unknown") -> dict:
+    """One legacy record → a pair row (PAIR_COLUMNS) or a document row (DOC_COLUMNS, has 'text')."""
+    if not isinstance(record, dict):
+        raise UnreadableRecord(f"not an object: {type(record).__name__}")
+    r = record
+    bn = en = None
+    if "translation" in r and isinstance(r["translation"], dict):
+        bn, en = r["translation"].get("bn"), r["translation"].get("en")
+    elif "bn" in r and "en" in r:
+        bn, en = r["bn"], r["en"]
+    elif "bn_text" in r and "en_text" in r:
+        bn, en = r["bn_text"], r["en_text"]
+    elif {"src", "tgt", "src_lang", "tgt_lang"} <= r.keys():
+        langs = {str(r["src_lang"]).split("_")[0].lower(): r["src"], str(r["tgt_lang"]).split("_")[0].lower(): r["tgt"]}
+        if set(langs) != {"bn", "en"}:
+            raise UnreadableRecord(f"src_lang/tgt_lang are {r['src_lang']!r}/{r['tgt_lang']!r}, not bn and en")
+        bn, en = langs["bn"], langs["en"]
+    elif "text" in r:
+        lang = str(r.get("lang") or "").split("_")[0].lower()
+        if lang not in ("bn", "en"):
+            raise UnreadableRecord(f"monolingual record without lang bn/en (lang={r.get('lang')!r})")
+        text = r["text"]
+        if not isinstance(text, str) or not text.strip():
+            raise UnreadableRecord("empty text")
+        return {"id": str(r.get("id") or sha256_text(lang + "\t" + text)[:16]), "lang": lang, "text": text,
+                "source": str(r.get("source") or source), "license": str(r.get("license") or license)}
+    else:
+        raise UnreadableRecord(f"unknown record shape with keys {sorted(r)}")
+    if not isinstance(bn, str) or not isinstance(en, str) or not bn.strip() or not en.strip():
+        raise UnreadableRecord("empty or non-text bn/en")
+    prov = r.get("provenance")
+    if isinstance(prov, dict):
+        prov = json.dumps(prov, ensure_ascii=False, sort_keys=True)
+    score = r.get("score")
+    return {"id": str(r.get("id") or pair_id(bn, en)), "bn": bn, "en": en, "source": str(r.get("source") or source),
+            "provenance": prov if isinstance(prov, str) else "{}",
+            "score": float(score) if isinstance(score, (int, float)) else None,
+            "license": str(r.get("license") or license)}
+
+
+def _records(path: Path) -> Iterator[dict]:
+    """Raw records of one file, by extension. Aligned text is given as 'x.bn' (with 'x.en' beside it)."""
+    from .sources import corpora
+
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        from .storage import iter_rows
+
+        yield from iter_rows([path])
+    elif name.endswith((".jsonl", ".ndjson")):
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as err:
+                        yield {"__error__": f"line {lineno}: invalid JSON ({err.msg})"}
+    elif name.endswith(".json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        yield from (data if isinstance(data, list) else data.get("data", [data]))
+    elif name.endswith(".tsv"):
+        yield from corpora.read_tsv(path, source=path.stem, license="unknown")
+    elif name.endswith(".tmx"):
+        yield from corpora.read_tmx(path, source=path.stem, license="unknown")
+    elif name.endswith(".bn") or name.endswith(".en"):
+        stem = path.with_suffix("")
+        yield from corpora.read_aligned(Path(f"{stem}.bn"), Path(f"{stem}.en"), source=stem.name, license="unknown")
+    else:
+        raise UnreadableRecord(f"{path}: unknown file type (expected .parquet .jsonl .json .tsv .tmx or .bn/.en)")
+
+
+def read_any(path, source: Optional[str] = None, errors: Optional[list] = None) -> Iterator[dict]:
+    """Normalized rows of a file; unreadable records are appended to `errors` (or raise)."""
+    path = Path(path)
+    for i, rec in enumerate(_records(path), 1):
+        try:
+            if isinstance(rec, dict) and "__error__" in rec:
+                raise UnreadableRecord(rec["__error__"])
+            yield to_row(rec, source=source or path.stem)
+        except UnreadableRecord as err:
+            if errors is None:
+                raise UnreadableRecord(f"{path}: record {i}: {err}") from None
+            errors.append({"file": str(path), "record": i, "error": str(err)})
+
+
+def read_text_lines(path, side: str = "text") -> Iterator[str]:
+    """Monolingual training text: one line per sentence, or a Parquet/JSONL with `text` (or `side`)."""
+    path = Path(path)
+    if path.suffix in (".parquet", ".jsonl"):
+        for row in _records(path):
+            t = row.get("text") or row.get(side)
+            if t:
+                yield from (line for line in t.split("\n") if line.strip())
+    else:
+        with open(path, encoding="utf-8") as f:
+            yield from (line.rstrip("\n") for line in f if line.strip())
+
+
+def _expand(paths) -> list[Path]:
+    out = []
+    for p in [paths] if isinstance(paths, (str, Path)) else paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")
+                              and not q.name.endswith(".en") and q.name != "manifest.parquet"
+                              and not q.name.startswith("quarantine")))
+        elif p.name.endswith(".en") and Path(str(p)[:-3] + ".bn").exists():
+            continue  # read once, through its .bn partner
+        else:
+            out.append(p)
+    return out
+
+
+class BilingualDataset:
+    """Parallel bn–en pairs (or monolingual documents) backed by a `datasets.Dataset`.
+
+    `unreadable` lists records/files that could not be read (file, record, error)."""
+
+    def __init__(self, dataset, unreadable: Optional[list] = None):
+        self.dataset = dataset
+        self.unreadable = unreadable or []
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, paths, source: Optional[str] = None, monolingual: bool = False,
+             cache_dir: Optional[Path] = None) -> "BilingualDataset":
+        """Load files/folders (any supported format, mixed); pairs by default, documents if `monolingual`."""
+        from datasets import Dataset, Features, Value
+
+        files = _expand(paths)
+        errors: list = []
+        for f in files:
+            if f.name.endswith(".parquet"):
+                _check_parquet(f)
+
+        def gen():
+            for f in files:
+                try:
+                    for row in read_any(f, source=source, errors=errors):
+                        if ("text" in row) == monolingual:
+                            yield row
+                except (UnreadableRecord, ValueError, OSError) as err:
+                    if isinstance(err, CorruptShardError):
+                        raise
+                    errors.append({"file": str(f), "record": None, "error": str(err)})
+
+        cols = DOC_COLUMNS if monolingual else PAIR_COLUMNS
+        feats = Features({c: Value("float64" if c == "score" else "string") for c in cols})
+        ds = Dataset.from_generator(gen, features=feats, cache_dir=str(cache_dir) if cache_dir else None,
+                                    keep_in_memory=False, gen_kwargs=None)
+        if len(ds) == 0 and not files:
+            raise FileNotFoundError(f"no input files in {paths}")
+        return cls(ds, errors)
+
+    @classmethod
+    def from_records(cls, records: list[dict], **kw) -> "BilingualDataset":
+        from datasets import Dataset
+
+        rows, errors = [], []
+        for i, r in enumerate(records, 1):
+            try:
+                rows.append(to_row(r, **kw))
+            except UnreadableRecord as err:
+                errors.append({"file": None, "record": i, "error": str(err)})
+        return cls(Dataset.from_list(rows), errors)
+
+    # ------------------------------------------------------------ datasets operations
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        return iter(self.dataset)
+
+    def filter(self, fn: Callable, **kw) -> "BilingualDataset":
+        return BilingualDataset(self.dataset.filter(fn, **kw), self.unreadable)
+
+    def map(self, fn: Callable, **kw) -> "BilingualDataset":
+        return BilingualDataset(self.dataset.map(fn, **kw), self.unreadable)
+
+    def split(self, validation: float = 0.01, test: float = 0.01) -> dict[str, "BilingualDataset"]:
+        """Deterministic train/validation/test by the hash of each side (see `split_of`)."""
+        col = self.dataset.map(lambda b: {"_split": [split_of(x, y, validation, test) for x, y in zip(b["bn"], b["en"])]},
+                               batched=True)
+        return {s: BilingualDataset(col.filter(lambda b: [v == s for v in b["_split"]], batched=True)
+                                    .remove_columns("_split")) for s in ("train", "validation", "test")}
+
+    def save(self, folder, prefix: str = "train", shard_rows: int = 100_000) -> list[Path]:
+        from .processing.pipeline import write_shards
+
+        return write_shards(self.dataset, Path(folder), prefix, shard_rows)
+
+    def stream(self, batch_size: int = 1000) -> Iterator[dict]:
+        """Rows one at a time, read batch by batch from the Arrow files (no full load)."""
+        for batch in self.dataset.iter(batch_size=batch_size):
+            keys = list(batch)
+            for values in zip(*(batch[k] for k in keys)):
+                yield dict(zip(keys, values))
+
+
+def _check_parquet(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError) as err:
+        raise CorruptShardError(f"{path}: not a readable Parquet file ({err}); delete or re-create it") from err
+
+
+def _bucket(text: str) -> float:
+    import xxhash
+
+    return xxhash.xxh64_intdigest(normalize_key(text).encode("utf-8")) / 2 ** 64
+
+
+def split_of(bn: str, en: str, validation: float = 0.01, test: float = 0.01) -> str:
+    """Split of a pair from the hashes of its normalized sides.
+
+    Each side hashes into [0, 1): below `t` is "test", below `t+v` "validation". A pair is test if
+    EITHER side is test, else validation if either side is, else train. So a side repeated in
+    several pairs never puts one of them in training and another in validation/test. Per-side
+    cut-offs are chosen so the pair-level shares come out near `validation`/`test`."""
+    t = 1 - (1 - test) ** 0.5
+    tv = 1 - (1 - test - validation) ** 0.5
+    hb, he = _bucket(bn), _bucket(en)
+    if hb < t or he < t:
+        return "test"
+    if hb < tv or he < tv:
+        return "validation"
+    return "train"
+
+
+def load_streaming(output_dir, split: str = "train", shuffle_buffer: int = 10_000, seed: int = 42):
+    """The processed shards of `split` as a streaming `IterableDataset`, shuffled with a buffer."""
+    from datasets import load_dataset
+
+    files = sorted(str(p) for p in (Path(output_dir) / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{output_dir}/data has no {split}-*.parquet shards")
+    for f in files:
+        _check_parquet(Path(f))
+    ds = load_dataset("parquet", data_files={split: files}, split=split, streaming=True)
+    return ds.shuffle(buffer_size=shuffle_buffer, seed=seed) if shuffle_buffer else ds
