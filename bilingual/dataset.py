@@ -98,7 +98,15 @@ def _records(path: Path) -> Iterator[dict]:
 
 
 def read_any(path, source: Optional[str] = None, errors: Optional[list] = None) -> Iterator[dict]:
-    """Normalized rows of a file; unreadable records are appended to `errors` (or raise)."""
+    """Normalized rows of a file; unreadable records are appended to `errors` (or raise).
+
+    `"BN_FILE,EN_FILE"` names two line-aligned files with any names (e.g. NTREX's .ben.txt/.eng.txt)."""
+    if isinstance(path, str) and "," in path:
+        from .sources.corpora import read_aligned
+
+        bn_file, en_file = path.split(",", 1)
+        yield from read_aligned(bn_file, en_file, source=source or Path(bn_file).stem, license="unknown")
+        return
     path = Path(path)
     for i, rec in enumerate(_records(path), 1):
         try:

@@ -309,9 +309,10 @@ class Pipeline:
         if drop:
             dataset = dataset.remove_columns(drop)
         alive = _alive(dataset)
-        kept = dataset.select(np.flatnonzero(alive)).remove_columns([DROP_STEP, DROP_REASON])
+        # one split into kept/rejected; flattened so `.data` of each is exactly its rows
+        kept = dataset.select(np.flatnonzero(alive)).remove_columns([DROP_STEP, DROP_REASON]).flatten_indices()
         rejects = dataset.select(np.flatnonzero(~alive)).rename_columns(
-            {DROP_STEP: "reject_step", DROP_REASON: "reject_reason"})
+            {DROP_STEP: "reject_step", DROP_REASON: "reject_reason"}).flatten_indices()
         stats = self._stats(dataset, n_in, timings, counts)
         if stats["kept"] != len(kept) or stats["in"] != len(kept) + len(rejects):
             raise PipelineCheckError(f"in={n_in} but kept={len(kept)} + rejected={len(rejects)}")
