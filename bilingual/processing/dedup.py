@@ -14,6 +14,7 @@ from typing import Literal, Optional
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from datasets import Sequence, Value
 
@@ -49,7 +50,8 @@ def _exact_decide(table: pa.Table, alive: np.ndarray, p: ExactDedupParams, ctx):
     codes = np.zeros(len(alive), dtype=np.int8)
     live = alive.copy()
     for i, k in enumerate(p.keys, start=1):
-        h = table.column(f"_h_{k}").to_numpy(zero_copy_only=False)
+        # dead rows hold null: fill with 0 so the column stays int64 (nulls would turn it to float)
+        h = pc.fill_null(table.column(f"_h_{k}"), 0).to_numpy(zero_copy_only=False)
         idx = np.flatnonzero(live)
         _, first = np.unique(h[idx], return_index=True)
         keep = np.zeros(len(idx), dtype=bool)
@@ -76,6 +78,7 @@ class NearDedupParams(StepParams):
     ngram: int = 5  # character shingles on the normalized text
     field: Literal["pair", "bn", "en"] = "pair"
     seed: int = 1
+    recall_weight: float = 0.9  # LSH banding: weight of missed pairs vs extra candidates (candidates are verified)
 
 
 @functools.lru_cache(maxsize=8)
@@ -88,9 +91,10 @@ def _permutations(num_perm: int, seed: int):
 
 
 @functools.lru_cache(maxsize=32)
-def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows per band) minimising the false-positive plus false-negative mass around
-    `threshold` (the criterion datasketch's MinHashLSH uses), integrated with numpy."""
+def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows per band) minimising the weighted false-positive plus false-negative mass
+    around `threshold` (datasketch's MinHashLSH criterion; weights 0.5/0.5 there). Every candidate
+    is verified against the threshold, so a false positive only costs time: weight recall up."""
     best, best_err = (1, num_perm), float("inf")
     lo = np.linspace(0.0, threshold, 200)
     hi = np.linspace(threshold, 1.0, 200)
@@ -98,8 +102,9 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
         for r in range(1, num_perm // b + 1):
             fp = np.trapezoid(1 - (1 - lo ** r) ** b, lo)
             fn = np.trapezoid((1 - hi ** r) ** b, hi)
-            if fp + fn < best_err:
-                best, best_err = (b, r), fp + fn
+            err = (1 - recall_weight) * fp + recall_weight * fn
+            if err < best_err:
+                best, best_err = (b, r), err
     return best
 
 
@@ -160,14 +165,16 @@ def _near_outputs(p: NearDedupParams):
 def _near_decide(table: pa.Table, alive: np.ndarray, p: NearDedupParams, ctx):
     """Keep-first over LSH buckets: a row is dropped when a KEPT earlier row in one of its buckets
     has estimated Jaccard >= threshold."""
-    bands, rows = lsh_params(p.threshold, p.num_perm)
+    bands, rows = lsh_params(p.threshold, p.num_perm, p.recall_weight)
     codes = np.zeros(len(alive), dtype=np.int8)
     tables: list[dict] = [dict() for _ in range(bands)]
     kept_sigs: dict[int, np.ndarray] = {}
     col = table.column("_minhash")
     offset = 0
     for chunk in col.chunks:
-        sigs = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
+        # .values keeps a slot for null (dead) rows, unlike .flatten(), so row i stays row i
+        vals = chunk.values.slice(chunk.offset * p.num_perm, len(chunk) * p.num_perm)
+        sigs = vals.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
         for j in range(len(sigs)):
             i = offset + j
             if not alive[i]:

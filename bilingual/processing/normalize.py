@@ -16,8 +16,8 @@ BN_LETTER = r"\u0980-\u09ff"
 # Controls except \t\n\r are removed; \t\n\r and exotic spaces become a plain space.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u200b\u2060\ufffe]")
 _SPACES = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-# ZWJ/ZWNJ not between two word characters (dangling at word edges) carry no meaning.
-_DANGLING_ZW = re.compile(r"(?<![\w\u0980-\u09ff])[\u200c\u200d]+|[\u200c\u200d]+(?![\w\u0980-\u09ff])")
+# ZWJ/ZWNJ at a word edge carry no meaning, except after a hasanta (ত্‍ is the legacy khanda ta).
+_DANGLING_ZW = re.compile(r"(?<![\w\u0980-\u09ff])[\u200c\u200d]+|(?<!\u09cd)[\u200c\u200d]+(?![\w\u0980-\u09ff])")
 _REPEATED_ZW = re.compile(r"([\u200c\u200d])\1+")
 _DOUBLE_SIGN = re.compile(r"([\u09bc\u09cd\u09be-\u09cc\u09d7\u0981-\u0983])\1+")  # doubled nukta/hasanta/vowel sign
 _KHANDA_TA = re.compile("\u09a4\u09cd\u200d")  # legacy khanda ta (pre-Unicode 4.1)
