@@ -52,6 +52,31 @@ def card_configs(output_dir: Path, stats: dict) -> list[dict]:
     return configs
 
 
+def dataset_info_yaml(output_dir: Path) -> list[dict]:
+    """`dataset_info` for the default config: features, per-split example counts and file bytes.
+
+    Besides documenting the data, this matters for `load_dataset(<local folder>)`: with README
+    `configs:` datasets 4 keys its cache on the configs and this info only (not on file times or
+    the folder's absolute path), so without it a rebuilt folder of the same name can load stale data."""
+    import pyarrow.parquet as pq
+    from datasets import DatasetInfo, Features, SplitDict, SplitInfo
+
+    splits, features, total = SplitDict(), None, 0
+    for s in ("train", "validation", "test"):
+        files = sorted((output_dir / "data").glob(f"{s}-*.parquet"))
+        if not files:
+            continue
+        n = sum(pq.read_metadata(f).num_rows for f in files)
+        size = sum(f.stat().st_size for f in files)
+        features = features or Features.from_arrow_schema(pq.read_schema(files[0]))
+        splits.add(SplitInfo(name=s, num_bytes=size, num_examples=n))
+        total += size
+    if features is None:
+        return []
+    info = DatasetInfo(features=features, splits=splits, download_size=total, dataset_size=total)
+    return [dict(config_name="default", **info._to_yaml_dict())]
+
+
 def make_dataset_card(output_dir: Path, stats: dict, pretty_name: str = "bilingual: Bangla–English parallel corpus"):
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -63,6 +88,7 @@ def make_dataset_card(output_dir: Path, stats: dict, pretty_name: str = "bilingu
         multilinguality=["translation"], task_categories=["translation"], task_ids=[],
         size_categories=[size_category(int(stats.get("kept", 0)))], pretty_name=pretty_name,
         source_datasets=[s["source"] for s in sources], configs=card_configs(output_dir, stats),
+        dataset_info=dataset_info_yaml(output_dir),
     )
     funnel = [dict(r, share=(r["kept"] / stats["in"] if stats.get("in") else 0.0)) for r in stats.get("steps", [])]
     return DatasetCard.from_template(data, template_path=str(TEMPLATE), stats=stats, funnel=funnel, sources=sources,

@@ -2,9 +2,10 @@
 
 Configs:
   pairs          SentencePair rows from every `pairs-*.parquet` under the snapshot folders,
-                 split train/validation/test by the hashes of the normalized sides
-                 (`bilingual.dataset.split_of`): a side repeated in several pairs never puts one
-                 pair in training and another in validation/test.
+                 split train/validation/test by a stable hash of the normalized pair, with pairs
+                 that share a normalized side kept together (`bilingual.dataset.assign_splits`):
+                 a side repeated in several pairs never puts one pair in training and another in
+                 validation/test. A first pass reads only the bn/en columns to decide this.
   documents_bn   Document rows (lang bn) from `documents-*.parquet`; one train split.
   documents_en   the same for English.
 
@@ -24,7 +25,7 @@ from typing import Optional
 
 import datasets
 
-from bilingual.dataset import split_of
+from bilingual.dataset import assign_splits
 from bilingual.storage import iter_rows
 
 _DESCRIPTION = "Bangla–English parallel sentence pairs and monolingual documents with provenance."
@@ -85,12 +86,26 @@ class Bilingual(datasets.GeneratorBasedBuilder):
         files = snapshot_files(dirs, "documents-*.parquet")
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"files": files, "split": None})]
 
+    def _assign(self, files) -> dict:
+        """(file, row) → split for every pair, from the bn/en columns only (first pass)."""
+        keys, bn, en = [], [], []
+        for path in files:
+            for i, row in enumerate(iter_rows([path], columns=["bn", "en"])):
+                keys.append((str(path), i))
+                bn.append(row["bn"])
+                en.append(row["en"])
+        return dict(zip(keys, assign_splits(bn, en, self.config.validation, self.config.test)))
+
     def _generate_examples(self, files, split):
         cols = list(self.info.features)
+        if split is not None:
+            if getattr(self, "_split_map", None) is None:
+                self._split_map = self._assign(files)
+            which = self._split_map
         for path in files:
             for i, row in enumerate(iter_rows([path])):  # CorruptShardError names the file
                 if split is not None:
-                    if split_of(row["bn"], row["en"], self.config.validation, self.config.test) != split:
+                    if which[(str(path), i)] != split:
                         continue
                 elif row.get("lang") != self.config.lang:
                     continue

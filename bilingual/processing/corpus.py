@@ -24,6 +24,7 @@ from typing import Optional
 import pyarrow.parquet as pq
 
 from .. import console
+from ..dataset import assign_splits
 from ..storage import CorruptShardError, write_json
 from .pipeline import Pipeline, load_recipe, print_stats, write_shards
 
@@ -94,9 +95,12 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
         pipeline = Pipeline.from_recipe(recipe_data, num_proc=num_proc, artifacts_dir=output_dir / "artifacts")
         result = pipeline.run(allpairs)
 
+        # The split is decided on the FINAL text (after normalization and dedup), so two raw
+        # variants that normalize to one sentence can never straddle train and validation/test.
         splits = {}
         kept = result.kept
-        split_col = kept.data.column("split").to_pylist() if len(kept) else []
+        split_col = assign_splits(kept.data.column("bn").to_pylist(), kept.data.column("en").to_pylist(),
+                                  validation, test) if len(kept) else []
         for s in SPLITS:
             idx = [i for i, v in enumerate(split_col) if v == s]
             part = kept.select(idx).remove_columns(list(PUBLISHED_DROP))
