@@ -58,7 +58,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"migrate: error: {err}", file=sys.stderr)
         return 2
     if res["details"]:
-        console.summary("could not read", res["details"][:50])
+        console.summary("could not read", [{"file": Path(d["file"]).name, "record": d["record"] or "-",
+                                            "error": d["error"]} for d in res["details"][:50]])
     console.summary("migrate", {k: v for k, v in res.items() if k != "details"})
     return 0
 
