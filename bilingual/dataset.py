@@ -168,6 +168,9 @@ class BilingualDataset:
         for f in files:
             if f.name.endswith(".parquet"):
                 _check_parquet(f)
+        fast = _arrow_native(files, monolingual)
+        if fast is not None:  # our own Parquet shards: Arrow → Arrow, no Python rows
+            return cls(fast(cache_dir), errors)
 
         def gen():
             for f in files:
@@ -233,6 +236,31 @@ class BilingualDataset:
                 yield dict(zip(keys, values))
 
 
+def _arrow_native(files: list[Path], monolingual: bool):
+    """A loader for inputs that are all Parquet already in our column shape (pairs with bn/en and
+    the PAIR_COLUMNS, or documents), read by `Dataset.from_parquet` in C++; None otherwise."""
+    import pyarrow.parquet as pq
+
+    if not files or not all(f.name.endswith(".parquet") for f in files):
+        return None
+    need = set(DOC_COLUMNS if monolingual else PAIR_COLUMNS)
+    if not all(need <= set(pq.read_schema(f).names) for f in files):
+        return None
+
+    def load(cache_dir):
+        from datasets import Dataset, Features, Value
+
+        feats = Features({c: Value("float64" if c == "score" else "string") for c in
+                          (DOC_COLUMNS if monolingual else PAIR_COLUMNS)})
+        ds = Dataset.from_parquet([str(f) for f in files], columns=list(feats), features=feats,
+                                  cache_dir=str(cache_dir) if cache_dir else None)
+        if monolingual:
+            ds = ds.filter(lambda b: [lang in ("bn", "en") for lang in b["lang"]], batched=True)
+        return ds
+
+    return load
+
+
 def _check_parquet(path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -249,7 +277,7 @@ def _key_hash(text: str) -> int:
     return xxhash.xxh64_intdigest(text.encode("utf-8"))
 
 
-def assign_splits(bn: list[str], en: list[str], validation: float = 0.02, test: float = 0.02) -> list[str]:
+def assign_splits(bn, en, validation: float = 0.02, test: float = 0.02) -> list[str]:
     """Deterministic train/validation/test for pairs, with no normalized side in two splits.
 
     Pairs that share a normalized bn or en side are linked; each connected group goes to ONE split,
@@ -257,14 +285,39 @@ def assign_splits(bn: list[str], en: list[str], validation: float = 0.02, test: 
     moves a group). Vectorized label propagation over the side→pair graph (numpy)."""
     import numpy as np
 
-    n = len(bn)
-    if n == 0:
-        return []
     kb = [normalize_key(t) for t in bn]
     ke = [normalize_key(t) for t in en]
+    n = len(kb)
     pair_h = np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=n)
-    _, nb = np.unique(np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=n), return_inverse=True)
-    _, ne = np.unique(np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=n), return_inverse=True)
+    hb = np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=n)
+    he = np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=n)
+    return _splits_from_hashes(pair_h, hb, he, validation, test).tolist()
+
+
+def assign_splits_dataset(ds, validation: float = 0.02, test: float = 0.02, batch_size: int = 10_000):
+    """`assign_splits` over a datasets.Dataset read batch by batch: memory is three 64-bit
+    hashes per row, not the texts. Returns a numpy array of split names."""
+    import numpy as np
+
+    ph, hb, he = [], [], []
+    for batch in ds.select_columns(["bn", "en"]).iter(batch_size=batch_size):
+        kb = [normalize_key(t) for t in batch["bn"]]
+        ke = [normalize_key(t) for t in batch["en"]]
+        ph.append(np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=len(kb)))
+        hb.append(np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=len(kb)))
+        he.append(np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=len(kb)))
+    if not ph:
+        return np.array([], dtype=object)
+    return _splits_from_hashes(np.concatenate(ph), np.concatenate(hb), np.concatenate(he), validation, test)
+
+
+def _splits_from_hashes(pair_h, hb, he, validation: float, test: float):
+    import numpy as np
+
+    if len(pair_h) == 0:
+        return np.array([], dtype=object)
+    _, nb = np.unique(hb, return_inverse=True)
+    _, ne = np.unique(he, return_inverse=True)
     # nodes: bn sides then en sides; each pair is an edge; propagate the minimum label to a fixed point
     ne = ne + nb.max() + 1
     label = np.arange(ne.max() + 1)
@@ -281,7 +334,7 @@ def assign_splits(bn: list[str], en: list[str], validation: float = 0.02, test: 
     rep = np.full(label.shape[0], np.iinfo(np.uint64).max, dtype=np.uint64)
     np.minimum.at(rep, comp, pair_h)
     u = rep[comp].astype(np.float64) / 2.0 ** 64
-    return np.where(u < test, "test", np.where(u < test + validation, "validation", "train")).tolist()
+    return np.where(u < test, "test", np.where(u < test + validation, "validation", "train"))
 
 
 def split_of(bn: str, en: str, validation: float = 0.02, test: float = 0.02) -> str:

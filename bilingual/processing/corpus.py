@@ -21,10 +21,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from .. import console
-from ..dataset import assign_splits
+from ..dataset import assign_splits_dataset
 from ..storage import CorruptShardError, write_json
 from .pipeline import Pipeline, load_recipe, print_stats, write_shards
 
@@ -99,13 +100,12 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
         # variants that normalize to one sentence can never straddle train and validation/test.
         splits = {}
         kept = result.kept
-        split_col = assign_splits(kept.data.column("bn").to_pylist(), kept.data.column("en").to_pylist(),
-                                  validation, test) if len(kept) else []
+        split_col = assign_splits_dataset(kept, validation, test)
         for s in SPLITS:
-            idx = [i for i, v in enumerate(split_col) if v == s]
+            idx = np.flatnonzero(split_col == s)
             part = kept.select(idx).remove_columns(list(PUBLISHED_DROP))
             write_shards(part, output_dir / "data", s)
-            splits[s] = len(idx)
+            splits[s] = int(len(idx))
         write_shards(result.rejects, output_dir / "rejects", "rejects")
 
         documents = {}
@@ -145,11 +145,11 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
 def _sources(allpairs, kept) -> list[dict]:
     """Per source: licence, rows in, rows kept (for the card and the run report)."""
     def count(ds):
-        if not len(ds):
-            return Counter(), {}
-        src = ds.data.column("source").to_pylist()
-        lic = ds.data.column("license").to_pylist()
-        return Counter(src), dict(zip(src, lic))
+        n, lic = Counter(), {}
+        for batch in ds.select_columns(["source", "license"]).iter(batch_size=10_000):
+            n.update(batch["source"])
+            lic.update(zip(batch["source"], batch["license"]))
+        return n, lic
 
     n_in, lic = count(allpairs)
     n_kept, _ = count(kept)

