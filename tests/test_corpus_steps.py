@@ -81,3 +81,15 @@ def test_char_lm_scores_garbage_higher_and_round_trips(tmp_path, samples):
 def test_char_lm_handles_tiny_inputs(text):
     lm = CharNgramLM(order=3).fit(["abc abd", "abc"])
     assert np.isfinite(lm.perplexity(text))
+
+
+def test_langid_memo_gives_same_answers_when_it_overflows():
+    from bilingual.processing.langid import LanguageIdentifier, predict_fast
+    from bilingual.processing.langid_step import LangIdParams, _cached_predict
+
+    model = LanguageIdentifier().model
+    texts = ["আমি ভাত খাই।", "I eat rice.", "Ich esse Reis.", "আমি ভাত খাই।", "Je mange du riz."] * 3
+    p = LangIdParams(cache_size=3)
+    first = _cached_predict(model, texts[:4], p)
+    again = _cached_predict(model, texts, p)  # cache overflows and is rebuilt mid-way
+    assert again == predict_fast(model, texts) and first == again[:4]

@@ -29,9 +29,11 @@ def _cached_predict(model, texts, p: LangIdParams):
     if not p.cache_size:
         return predict_fast(model, texts, p.max_chars)
     cache = _CACHE.setdefault((p.model_path, p.max_chars), {})
-    todo = [t for t in dict.fromkeys(texts) if t not in cache]
+    uniq = list(dict.fromkeys(texts))
+    todo = [t for t in uniq if t not in cache]
     if len(cache) + len(todo) > p.cache_size:
         cache.clear()
+        todo = uniq
     cache.update(zip(todo, predict_fast(model, todo, p.max_chars)))
     return [cache[t] for t in texts]
 
