@@ -408,6 +408,8 @@ def write_shards(dataset, folder: Path, prefix: str, shard_rows: int = 100_000,
         with atomic_path(path) as tmp:
             with pq.ParquetWriter(tmp, table_schema, **PARQUET_OPTS) as writer:
                 for batch in part.with_format("arrow").iter(batch_size=10_000):
+                    # a gathered selection comes back in many tiny chunks: one chunk writes ~10x faster
+                    batch = batch.combine_chunks()
                     writer.write_table(batch.cast(table_schema) if batch.schema != table_schema else batch)
                 if len(part) == 0:
                     writer.write_table(table_schema.empty_table())
