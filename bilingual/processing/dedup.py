@@ -56,9 +56,13 @@ def _exact_decide(table: pa.Table, alive: np.ndarray, p: ExactDedupParams, ctx):
         _, first = np.unique(h[idx], return_index=True)
         keep = np.zeros(len(idx), dtype=bool)
         keep[first] = True
+        seen = ctx.state.get(f"seen_{k}")  # keys kept by earlier chunks of the same run
+        if seen is not None and len(seen):
+            keep &= ~np.isin(h[idx], seen)
         dup = idx[~keep]
         codes[dup] = i
         live[dup] = False
+        ctx.state[f"seen_{k}"] = h[idx[keep]] if seen is None else np.union1d(seen, h[idx[keep]])
     return codes, [f"duplicate_{k}" for k in p.keys]
 
 
@@ -167,8 +171,9 @@ def _near_decide(table: pa.Table, alive: np.ndarray, p: NearDedupParams, ctx):
     has estimated Jaccard >= threshold."""
     bands, rows = lsh_params(p.threshold, p.num_perm, p.recall_weight)
     codes = np.zeros(len(alive), dtype=np.int8)
-    tables: list[dict] = [dict() for _ in range(bands)]
-    kept_sigs: dict[int, np.ndarray] = {}
+    # LSH tables and kept signatures persist across chunks of one run (they grow with KEPT rows)
+    state = ctx.state.setdefault("near_dedup", {"tables": [dict() for _ in range(bands)], "sigs": {}, "base": 0})
+    tables, kept_sigs, base = state["tables"], state["sigs"], state["base"]
     col = table.column("_minhash")
     offset = 0
     for chunk in col.chunks:
@@ -177,6 +182,7 @@ def _near_decide(table: pa.Table, alive: np.ndarray, p: NearDedupParams, ctx):
         sigs = vals.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
         for j in range(len(sigs)):
             i = offset + j
+            gi = base + i  # row number over the whole run
             if not alive[i]:
                 continue
             sig = sigs[j]
@@ -195,10 +201,11 @@ def _near_decide(table: pa.Table, alive: np.ndarray, p: NearDedupParams, ctx):
             if dup:
                 codes[i] = 1
                 continue
-            kept_sigs[i] = sig.copy()
+            kept_sigs[gi] = sig.copy()
             for t, key in zip(tables, keys):
-                t.setdefault(key, []).append(i)
+                t.setdefault(key, []).append(gi)
         offset += len(sigs)
+    state["base"] = base + len(alive)
     return codes, ["near_duplicate"]
 
 

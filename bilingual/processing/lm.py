@@ -191,12 +191,16 @@ def _decide(table, alive, p: PerplexityParams, ctx):
     for k, side in enumerate(("bn", "en"), start=1):
         ppl = table.column(f"ppl_{side}").to_numpy(zero_copy_only=False).astype(np.float64)
         live = alive & (codes == 0)
+        limits = ctx.state.setdefault("perplexity_limits", {})
         if side in p.max_ppl:
             limit = p.max_ppl[side]
+        elif side in limits:  # fixed by the first chunk of a chunked run
+            limit = limits[side]
         else:
             limit = float(np.quantile(ppl[alive], p.quantile)) if alive.any() else float("inf")
         codes[live & (ppl > limit)] = k
-        ctx.state.setdefault("perplexity_limits", {})[side] = limit
+        if alive.any():
+            limits[side] = limit
     return codes, ["high_perplexity_bn", "high_perplexity_en"]
 
 

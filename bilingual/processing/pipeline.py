@@ -170,6 +170,8 @@ class PipelineResult:
     kept: Any  # datasets.Dataset without the internal columns
     rejects: Any  # datasets.Dataset: original fields + step + reason (+ scores)
     stats: dict
+    scored: Any = None  # every row with scores and _drop_step/_drop_reason (kept/rejects are views of it)
+    alive: Any = None  # numpy bool mask over `scored`: kept rows
 
 
 class _FusedPass:
@@ -254,14 +256,20 @@ class Pipeline:
             groups.append(cur)
         return groups
 
-    def run(self, dataset, cache_dir: Optional[Path] = None) -> PipelineResult:
-        """Run every step over `dataset` (a datasets.Dataset with `bn`/`en` or `text` columns)."""
+    def run(self, dataset, ctx: Optional[StepContext] = None, work_dir: Optional[Path] = None) -> PipelineResult:
+        """Run every step over `dataset` (a datasets.Dataset with `bn`/`en` columns).
+
+        Pass the same `ctx` to consecutive calls to filter a stream chunk by chunk: global steps
+        keep their state there (hashes seen, LSH tables, fitted LMs and thresholds), so the
+        decisions are those of one run over the concatenation. `work_dir` holds the pass files
+        of an in-memory chunk."""
         from datasets import Features, Value
 
         if getattr(dataset, "_indices", None) is not None:
             dataset = dataset.flatten_indices()
         n_in = len(dataset)
-        ctx = StepContext(artifacts_dir=self.artifacts_dir)
+        ctx = ctx or StepContext(artifacts_dir=self.artifacts_dir)
+        passes = 0
         for col in (DROP_STEP, DROP_REASON, META):
             if col in dataset.column_names:
                 dataset = dataset.remove_columns(col)
@@ -274,7 +282,8 @@ class Pipeline:
         temp_cols: set[str] = set()
         for group in self._groups():
             for step in group:
-                if step.spec.fit is not None:
+                if step.spec.fit is not None and not ctx.state.get(f"fitted:{step.name}"):
+                    ctx.state[f"fitted:{step.name}"] = True
                     t0 = time.perf_counter()
                     step.spec.fit(dataset, _alive(dataset), step.params, ctx)
                     timings[step.name] += time.perf_counter() - t0
@@ -288,7 +297,9 @@ class Pipeline:
                 dataset = dataset.map(fused, batched=True, batch_size=self.batch_size, with_indices=True,
                                       num_proc=self.num_proc if self.num_proc > 1 and n_in > self.batch_size else None,
                                       remove_columns=[c for c in (META,) if c in dataset.column_names],
-                                      features=Features(feats), desc=f"filter: {label}", load_from_cache_file=False)
+                                      features=Features(feats), desc=f"filter: {label}", load_from_cache_file=False,
+                                      cache_file_name=str(Path(work_dir) / f"pass-{passes}.arrow") if work_dir else None)
+                passes += 1
                 for cell in dataset.data.column(META).drop_null().to_pylist():
                     for name, m in json.loads(cell).items():
                         timings[name] += m["t"]
@@ -304,7 +315,8 @@ class Pipeline:
         if pending:  # apply the last global decision
             dataset = dataset.map(_FusedPass([], pending, ctx), batched=True, batch_size=self.batch_size,
                                   with_indices=True, remove_columns=[META] if META in dataset.column_names else [],
-                                  desc="filter: apply", load_from_cache_file=False)
+                                  desc="filter: apply", load_from_cache_file=False,
+                                  cache_file_name=str(Path(work_dir) / f"pass-{passes}.arrow") if work_dir else None)
         drop = [c for c in list(temp_cols) + [META] if c in dataset.column_names]
         if drop:
             dataset = dataset.remove_columns(drop)
@@ -318,7 +330,7 @@ class Pipeline:
         stats = self._stats(dataset, n_in, timings, counts)
         if stats["kept"] != len(kept) or stats["in"] != len(kept) + len(rejects):
             raise PipelineCheckError(f"in={n_in} but kept={len(kept)} + rejected={len(rejects)}")
-        return PipelineResult(kept, rejects, stats)
+        return PipelineResult(kept, rejects, stats, dataset, alive)
 
     def _stats(self, dataset, n_in: int, timings, counts) -> dict:
         steps_col = dataset.data.column(DROP_STEP)
@@ -345,28 +357,125 @@ class Pipeline:
 
     # -------------------------------------------------------- files in, files out
 
-    def run_files(self, inputs: Iterable[Path], output_dir: Path, quiet: bool = False) -> dict:
+    def run_files(self, inputs: Iterable[Path], output_dir: Path, quiet: bool = False,
+                  chunk_rows: int = 200_000) -> dict:
         """Filter Parquet/JSONL/TSV/TMX inputs (read with BilingualDataset) into `output_dir`:
-        kept shards `kept-*.parquet`, `rejects/rejects-*.parquet`, `stats.json`; returns stats."""
-        from ..dataset import BilingualDataset
+        `kept-*.parquet`, `rejects/rejects-*.parquet`, `stats.json`; returns stats.
+
+        Parquet in our pair shape is streamed `chunk_rows` at a time (one Arrow chunk in memory, its
+        pass files deleted after), with global state carried across chunks, so memory stays flat
+        as the input grows; other formats are converted to one Arrow file first."""
+        import gc
+
+        from ..dataset import BilingualDataset, _arrow_native, _expand
         from ..storage import write_json
 
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
+        for old in list(output_dir.glob("kept-*.parquet")) + list((output_dir / "rejects").glob("rejects-*.parquet")):
+            old.unlink()
         work = Path(tempfile.mkdtemp(prefix=".work-", dir=output_dir))
+        if self.artifacts_dir is None:
+            self.artifacts_dir = output_dir / "artifacts"
+        ctx = StepContext(artifacts_dir=self.artifacts_dir)
+        parts: list[dict] = []
+        unreadable: list = []
         try:
-            data = BilingualDataset.load(list(inputs), cache_dir=work)
-            if self.artifacts_dir is None:
-                self.artifacts_dir = output_dir / "artifacts"
-            result = self.run(data.dataset)
-            write_shards(result.kept, output_dir, "kept")
-            write_shards(result.rejects, output_dir / "rejects", "rejects")
-            stats = dict(result.stats, unreadable=data.unreadable, output_dir=str(output_dir))
+            files = _expand(list(inputs))
+            if _arrow_native(files, False) is not None:
+                chunks = _parquet_chunks(files, chunk_rows)
+            else:
+                data = BilingualDataset.load(files, cache_dir=work / "load")
+                unreadable = data.unreadable
+                chunks = (data.dataset.select(range(i, min(len(data), i + chunk_rows)))
+                          for i in range(0, max(len(data), 1), chunk_rows))
+            for k, chunk in enumerate(chunks):
+                cdir = work / f"chunk-{k}"
+                cdir.mkdir()
+                result = self.run(chunk, ctx=ctx, work_dir=cdir)
+                write_kept_rejects(result, output_dir / f"kept-{k:05d}.parquet",
+                                   output_dir / "rejects" / f"rejects-{k:05d}.parquet")
+                parts.append(result.stats)
+                del result, chunk
+                gc.collect()
+                shutil.rmtree(cdir, ignore_errors=True)
+            stats = merge_stats(parts, self)
+            stats.update(unreadable=unreadable, output_dir=str(output_dir), chunks=len(parts))
             write_json(output_dir / "stats.json", stats)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print_stats(stats)
         return stats
+
+
+def _parquet_chunks(files, chunk_rows: int):
+    """In-memory Datasets of `chunk_rows` pairs read straight from Parquet (pair columns only)."""
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    from ..dataset import PAIR_COLUMNS
+
+    schema = pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in PAIR_COLUMNS])
+    buf, n = [], 0
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=min(chunk_rows, 65_536), columns=list(PAIR_COLUMNS)):
+            buf.append(pa.Table.from_batches([batch]).cast(schema))
+            n += batch.num_rows
+            if n >= chunk_rows:
+                yield Dataset(InMemoryTable(pa.concat_tables(buf).combine_chunks()))
+                buf, n = [], 0
+    if buf or n == 0:
+        yield Dataset(InMemoryTable(pa.concat_tables(buf).combine_chunks() if buf else schema.empty_table()))
+
+
+def write_kept_rejects(result: PipelineResult, kept_path: Path, rejects_path: Path) -> None:
+    """One sequential pass over the scored rows, each batch split by the kept mask (no gathers)."""
+    import pyarrow.parquet as pq
+
+    from ..storage import PARQUET_OPTS, atomic_path
+
+    scored = result.scored
+    temp = [c for c in scored.column_names if c.startswith("_") and c not in (DROP_STEP, DROP_REASON)]
+    table = scored.data
+    keep_cols = [c for c in table.column_names if c not in temp and c not in (DROP_STEP, DROP_REASON)]
+    rej_cols = keep_cols + [DROP_STEP, DROP_REASON]
+    rej_names = keep_cols + ["reject_step", "reject_reason"]
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(kept_path) as kt, atomic_path(rejects_path) as rt:
+        kschema = table.select(keep_cols).schema
+        rschema = pa.schema([f.with_name(n) for f, n in zip(table.select(rej_cols).schema, rej_names)])
+        with pq.ParquetWriter(kt, kschema, **PARQUET_OPTS) as kw, pq.ParquetWriter(rt, rschema, **PARQUET_OPTS) as rw:
+            offset = 0
+            for batch in table.to_batches(max_chunksize=10_000):
+                mask = pa.array(result.alive[offset:offset + batch.num_rows])
+                offset += batch.num_rows
+                b = pa.Table.from_batches([batch])
+                kw.write_table(b.select(keep_cols).filter(mask))
+                rw.write_table(b.select(rej_cols).filter(pc.invert(mask)).rename_columns(rej_names))
+
+
+def merge_stats(parts: list[dict], pipeline: "Pipeline") -> dict:
+    """Per-chunk stats summed into one funnel (same shape as a single run's)."""
+    steps = []
+    for i, step in enumerate(pipeline.steps):
+        rows = [p["steps"][i] for p in parts]
+        reasons, counts = Counter(), Counter()
+        for r in rows:
+            reasons.update(r["reasons"])
+            counts.update(r.get("counts", {}))
+        row = {"step": step.name, "type": step.spec.name, "in": sum(r["in"] for r in rows),
+               "kept": sum(r["kept"] for r in rows), "dropped": sum(r["dropped"] for r in rows),
+               "seconds": round(sum(r["seconds"] for r in rows), 4), "reasons": dict(reasons.most_common())}
+        if counts:
+            row["counts"] = dict(counts)
+        steps.append(row)
+    total_in = sum(p["in"] for p in parts)
+    kept = sum(p["kept"] for p in parts)
+    out = {"recipe": pipeline.recipe.name, "steps": steps, "in": total_in, "kept": kept, "rejected": total_in - kept}
+    if any(r["in"] != r["kept"] + r["dropped"] for r in steps) or out["rejected"] != sum(p["rejected"] for p in parts):
+        raise PipelineCheckError("merged stats do not add up")
+    return out
 
 
 def _alive(dataset) -> np.ndarray:
