@@ -16,6 +16,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--input", nargs="+", required=True, type=Path, help="files or folders")
     ap.add_argument("--output-dir", required=True, type=Path)
     ap.add_argument("--num-proc", type=int, default=None, help="default: the recipe's num_proc")
+    ap.add_argument("--chunk-rows", type=int, default=100_000,
+                    help="Parquet input is filtered this many pairs at a time (memory bound); default 100000")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
@@ -33,7 +35,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for p in args.input:
             if not p.exists():
                 raise FileNotFoundError(f"{p}: no such file or folder")
-        stats = pipeline.run_files(args.input, args.output_dir)
+        stats = pipeline.run_files(args.input, args.output_dir, chunk_rows=args.chunk_rows)
     except (RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
         print(f"filter: error: {err}", file=sys.stderr)
         return 2

@@ -358,7 +358,7 @@ class Pipeline:
     # -------------------------------------------------------- files in, files out
 
     def run_files(self, inputs: Iterable[Path], output_dir: Path, quiet: bool = False,
-                  chunk_rows: int = 200_000) -> dict:
+                  chunk_rows: int = 100_000) -> dict:
         """Filter Parquet/JSONL/TSV/TMX inputs (read with BilingualDataset) into `output_dir`:
         `kept-*.parquet`, `rejects/rejects-*.parquet`, `stats.json`; returns stats.
 
