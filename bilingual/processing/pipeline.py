@@ -411,22 +411,33 @@ class Pipeline:
 def _parquet_chunks(files, chunk_rows: int):
     """In-memory Datasets of `chunk_rows` pairs read straight from Parquet (pair columns only)."""
     import pyarrow.parquet as pq
-    from datasets import Dataset
-    from datasets.table import InMemoryTable
 
     from ..dataset import PAIR_COLUMNS
 
     schema = pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in PAIR_COLUMNS])
     buf, n = [], 0
     for f in files:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=min(chunk_rows, 65_536), columns=list(PAIR_COLUMNS)):
+        # small streamed reads (no pre-buffering of whole row groups): reading stays a few MB
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 22)
+        for batch in pf.iter_batches(batch_size=8192, columns=list(PAIR_COLUMNS), use_threads=False):
             buf.append(pa.Table.from_batches([batch]).cast(schema))
             n += batch.num_rows
             if n >= chunk_rows:
-                yield Dataset(InMemoryTable(pa.concat_tables(buf).combine_chunks()))
+                yield _chunk_dataset(pa.concat_tables(buf))
                 buf, n = [], 0
     if buf or n == 0:
-        yield Dataset(InMemoryTable(pa.concat_tables(buf).combine_chunks() if buf else schema.empty_table()))
+        yield _chunk_dataset(pa.concat_tables(buf) if buf else schema.empty_table())
+
+
+def _chunk_dataset(table: pa.Table):
+    """An in-memory Dataset with an explicit fingerprint: without one, datasets hashes (pickles)
+    the whole table to make it, a transient copy of the chunk."""
+    import uuid
+
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    return Dataset(InMemoryTable(table), fingerprint=f"chunk-{uuid.uuid4().hex}")
 
 
 def write_kept_rejects(result: PipelineResult, kept_path: Path, rejects_path: Path) -> None:
