@@ -163,6 +163,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--big", type=int, default=1_000_000, help="pairs for the memory check (0: skip)")
     ap.add_argument("--num-proc", type=int, default=2)
+    ap.add_argument("--mem-num-proc", type=int, default=1, help="workers for the 100k-vs-BIG memory check")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_filter"))
     ap.add_argument("--skip-opusfilter", action="store_true")
     args = ap.parse_args()
@@ -201,9 +202,10 @@ def main() -> int:
         small_p = make_data(args.work, args.n, perturbed=True)
         mem = {}
         for n, path in ((args.n, small_p), (args.big, big)):
-            r = ours(path, args.work / f"mem-{n}", base, args.num_proc)
+            r = ours(path, args.work / f"mem-{n}", base, args.mem_num_proc)
             mem[n] = {"seconds": r["seconds"], "peak_rss_mib": r["peak_rss_mib"], "kept": r["kept"],
                       "pairs_per_s": round(n / r["seconds"])}
+        mem["num_proc"] = args.mem_num_proc
         mem["rss_ratio"] = round(mem[args.big]["peak_rss_mib"] / mem[args.n]["peak_rss_mib"], 3)
         results["memory"] = mem
     results["uptime_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
