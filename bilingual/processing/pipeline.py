@@ -419,7 +419,7 @@ def _parquet_chunks(files, chunk_rows: int):
     for f in files:
         # small streamed reads (no pre-buffering of whole row groups): reading stays a few MB
         pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 22)
-        for batch in pf.iter_batches(batch_size=8192, columns=list(PAIR_COLUMNS), use_threads=False):
+        for batch in pf.iter_batches(batch_size=min(8192, chunk_rows), columns=list(PAIR_COLUMNS), use_threads=False):
             buf.append(pa.Table.from_batches([batch]).cast(schema))
             n += batch.num_rows
             if n >= chunk_rows:
