@@ -1,0 +1,82 @@
+"""`build`: raw snapshots → builder → filter recipe → processed Parquet dataset + card + stats.
+
+With no --snapshot, snapshots the bundled samples first (Tatoeba TSV, TICO-19 TMX) with
+bilingual.sources.corpora, so `python scripts/build_corpus.py` works out of the box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .. import console
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "data" / "samples" / "parallel"
+DEFAULT_EVAL_SETS = [
+    f"{SAMPLES}/opus100/opus100.en-bn-test.bn",
+    f"{SAMPLES}/ntrex128/newstest2019-ref.ben.txt,{SAMPLES}/ntrex128/newstest2019-src.eng.txt",
+]
+
+
+def snapshot_samples(root: Path, day: Optional[str] = None) -> list[Path]:
+    """Snapshot the bundled Tatoeba TSV and TICO-19 TMX into `root/raw/<day>/<source>/`."""
+    from ..sources import corpora
+    from ..storage import snapshot_dir
+
+    out = []
+    for source, path, reader, lic in (
+            ("tatoeba", SAMPLES / "tatoeba-ben-eng.tsv", corpora.read_tsv, "CC-BY 2.0 FR"),
+            ("tico19", SAMPLES / "tico19-all.en-bn.tmx", corpora.read_tmx, "CC0 1.0")):
+        folder = snapshot_dir(root, source, day)
+        res = corpora.snapshot_corpus(reader(path, source=source, license=lic), folder, source, path, lic)
+        console.summary(f"snapshot {source}", res)
+        out.append(folder)
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="build_corpus", description=__doc__.splitlines()[0])
+    ap.add_argument("--snapshot", action="append", type=Path, default=[],
+                    help="raw snapshot folder (repeatable; any folder above snapshots works). Default: bundled samples")
+    ap.add_argument("--root", type=Path, default=REPO / "data", help="data root for raw/ and processed/ (default data/)")
+    ap.add_argument("--recipe", default=str(REPO / "recipes" / "filters" / "default.yaml"))
+    ap.add_argument("--output-dir", type=Path, help="default: <root>/processed/<version>")
+    ap.add_argument("--version", default="v1")
+    ap.add_argument("--num-proc", type=int, default=1)
+    ap.add_argument("--eval-set", action="append", default=None,
+                    help="evaluation set to remove from the data (file, or 'BN_FILE,EN_FILE'); default: OPUS-100 test + NTREX")
+    ap.add_argument("--no-eval-sets", action="store_true")
+    ap.add_argument("--validation", type=float, default=0.02)
+    ap.add_argument("--test", type=float, default=0.02)
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    console.set_quiet(args.quiet)
+    if args.quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
+
+    from ..processing.corpus import build_corpus
+    from ..processing.pipeline import RecipeError
+    from ..sources.corpora import CorpusFormatError
+    from ..storage import CorruptShardError, processed_dir
+
+    try:
+        snapshots = args.snapshot or snapshot_samples(args.root)
+        eval_sets = [] if args.no_eval_sets else (args.eval_set or DEFAULT_EVAL_SETS)
+        out = args.output_dir or processed_dir(args.root, args.version)
+        stats = build_corpus(snapshots, Path(args.recipe), out, num_proc=args.num_proc, eval_sets=eval_sets,
+                             validation=args.validation, test=args.test)
+    except (RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
+        print(f"build_corpus: error: {err}", file=sys.stderr)
+        return 2
+    console.summary("build_corpus", {"output": stats["dataset_dir"], "in": stats["in"], "kept": stats["kept"],
+                                     "rejected": stats["rejected"], "seconds": stats["seconds"]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

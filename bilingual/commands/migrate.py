@@ -1,0 +1,68 @@
+"""`migrate`: convert a folder of legacy bn–en files (JSON/JSONL/Parquet/TSV/TMX/.bn+.en, the record
+shapes earlier tooling wrote) into Parquet pairs and documents, reporting what could not be read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .. import console
+
+
+def migrate(input_dir: Path, output_dir: Path, source: Optional[str] = None) -> dict:
+    """Write `output_dir/pairs-*.parquet`, `documents-*.parquet` and `unreadable.json`; return counts."""
+    import tempfile
+
+    from ..dataset import BilingualDataset
+    from ..storage import write_json
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".work-") as work:
+        pairs = BilingualDataset.load(input_dir, source=source, cache_dir=Path(work) / "p")
+        docs = BilingualDataset.load(input_dir, source=source, monolingual=True, cache_dir=Path(work) / "d")
+        pairs.save(output_dir, prefix="pairs")
+        docs.save(output_dir, prefix="documents")
+    # a record unreadable as a pair may be a fine document and vice versa: report what neither read
+    seen = {}
+    for e in pairs.unreadable:
+        seen[(e["file"], e["record"])] = e
+    doc_errors = {(e["file"], e["record"]) for e in docs.unreadable}
+    unreadable = [e for k, e in seen.items() if k in doc_errors or e["record"] is None]
+    write_json(output_dir / "unreadable.json", unreadable)
+    return {"pairs": len(pairs), "documents": len(docs), "unreadable": len(unreadable), "details": unreadable}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="migrate", description=__doc__.splitlines()[0])
+    ap.add_argument("input_dir", type=Path)
+    ap.add_argument("output_dir", type=Path)
+    ap.add_argument("--source", default=None, help="source name for rows that have none (default: file stem)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    console.set_quiet(args.quiet)
+    if args.quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
+    from ..storage import CorruptShardError
+
+    if not args.input_dir.exists():
+        print(f"migrate: error: {args.input_dir}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        res = migrate(args.input_dir, args.output_dir, args.source)
+    except CorruptShardError as err:
+        print(f"migrate: error: {err}", file=sys.stderr)
+        return 2
+    if res["details"]:
+        console.summary("could not read", [{"file": Path(d["file"]).name, "record": d["record"] or "-",
+                                            "error": d["error"]} for d in res["details"][:50]])
+    console.summary("migrate", {k: v for k, v in res.items() if k != "details"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from bilingual.commands.filter import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from bilingual.commands.migrate import main
+
+sys.exit(main())

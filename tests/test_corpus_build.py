@@ -1,0 +1,141 @@
+"""build_corpus end to end on real sample snapshots: builder splits, eval-set removal, Parquet that
+`load_dataset` reads with no remote code, stats, card, streaming, corrupt shards."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from datasets import load_dataset
+
+from bilingual.dataset import assign_splits, load_streaming
+from bilingual.processing.corpus import build_corpus
+from bilingual.schema import Document, normalize_key
+from bilingual.storage import CorruptShardError, write_records
+from dataset_builder import Bilingual
+
+from _corpus_helpers import DAY, make_snapshots
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, samples):
+    root = tmp_path_factory.mktemp("root")
+    snaps = make_snapshots(root, samples)
+    docs = [Document(id=f"d{i}", lang=lang, text=text, source="wiki", page_id=i, license="CC BY-SA 4.0")
+            for i, (lang, text) in enumerate([("bn", "বাংলাদেশ দক্ষিণ এশিয়ার একটি রাষ্ট্র।"), ("en", "Bangladesh is a country."),
+                                              ("bn", "ঢাকা বাংলাদেশের রাজধানী।")])]
+    write_records(root / "raw" / DAY / "wiki" / "documents-00000.parquet", docs, Document)
+    # evaluation set: 30 real TICO pairs that are also in the snapshot
+    tico = load_dataset("parquet", data_files=str(snaps[1] / "pairs-00000.parquet"), split="train")
+    eval_file = root / "eval.jsonl"
+    eval_file.write_text("".join(json.dumps({"bn": r["bn"], "en": r["en"]}, ensure_ascii=False) + "\n"
+                                 for r in tico.select(range(100, 130))), encoding="utf-8")
+    out = root / "processed" / "v1"
+    stats = build_corpus([root / "raw" / DAY], REPO / "recipes" / "filters" / "default.yaml", out,
+                         eval_sets=[eval_file], validation=0.05, test=0.05, quiet=True)
+    return root, out, stats, eval_file
+
+
+def test_load_dataset_reads_splits_and_accounting(built):
+    root, out, stats, _ = built
+    dd = load_dataset(str(out))
+    assert set(dd) == {"train", "validation", "test"}
+    assert {s: len(dd[s]) for s in dd} == stats["splits"]
+    assert sum(stats["splits"].values()) == stats["kept"]
+    assert stats["in"] == 1800 == stats["kept"] + stats["rejected"]
+    rejects = load_dataset(str(out), "rejects", split="train")
+    assert len(rejects) == stats["rejected"]
+    assert set(rejects["reject_step"]) <= {s["step"] for s in stats["steps"]}
+    assert stats["documents"] == {"bn": 2, "en": 1}
+    assert len(load_dataset(str(out), "documents_bn", split="train")) == 2
+    for step in stats["steps"]:
+        assert set(step) >= {"step", "in", "kept", "dropped", "seconds", "reasons"}
+    assert stats["dataset_dir"] == str(out)
+    assert {s["source"] for s in stats["sources"]} == {"tatoeba", "tico19"}
+    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["charlm-bn.npz", "charlm-en.npz"]
+    assert json.loads((out / "stats.json").read_text())["kept"] == stats["kept"]
+
+
+def test_validation_and_test_share_no_side_with_train(built):
+    _, out, _, _ = built
+    dd = load_dataset(str(out))
+    for side in ("bn", "en"):
+        train = {normalize_key(t) for t in dd["train"][side]}
+        for split in ("validation", "test"):
+            assert len(dd[split]) > 0
+            assert not train & {normalize_key(t) for t in dd[split][side]}, (split, side)
+    for split in dd:
+        assert len(dd[split]) > 0
+
+
+def test_eval_sets_are_removed(built):
+    _, out, stats, eval_file = built
+    eval_bn = {normalize_key(json.loads(line)["bn"]) for line in eval_file.read_text(encoding="utf-8").splitlines()}
+    dd = load_dataset(str(out))
+    for split in dd:
+        assert not eval_bn & {normalize_key(t) for t in dd[split]["bn"]}
+    step = next(s for s in stats["steps"] if s["step"] == "eval_overlap")
+    assert step["dropped"] >= 25  # a few may have gone earlier in the chain
+
+
+def test_dataset_card_metadata_and_funnel(built):
+    _, out, stats, _ = built
+    text = (out / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---")[1])
+    assert meta["language"] == ["bn", "en"]
+    assert sorted(meta["license"]) == ["cc-by-2.0", "cc0-1.0"]
+    assert meta["task_categories"] == ["translation"] and meta["size_categories"] == ["1K<n<10K"]
+    assert {c["config_name"] for c in meta["configs"]} == {"default", "documents_bn", "documents_en", "rejects"}
+    for step in stats["steps"]:
+        assert f"| {step['step']} | {step['in']:,} | {step['kept']:,} | {step['dropped']:,} |" in text
+    assert "CC-BY 2.0 FR" in text
+
+
+def test_streaming_shuffle_is_deterministic(built):
+    _, out, stats, _ = built
+    a = [r["id"] for r in load_streaming(out, "train", shuffle_buffer=200, seed=3)]
+    b = [r["id"] for r in load_streaming(out, "train", shuffle_buffer=200, seed=3)]
+    assert a == b and len(a) == stats["splits"]["train"]
+    assert a != sorted(a) and a != list(load_dataset(str(out), split="train")["id"])
+
+
+def test_builder_runs_directly_with_declared_features(built, tmp_path):
+    root, _, _, _ = built
+    b = Bilingual(config_name="pairs", snapshot_dirs=(str(root / "raw" / DAY),), cache_dir=str(tmp_path))
+    b.download_and_prepare()
+    dd = b.as_dataset()
+    assert b.name == "bilingual"
+    assert dd["train"].features["score"].dtype == "float64"
+    assert sum(len(dd[s]) for s in dd) == 1800
+
+
+def test_corrupt_shard_is_named(tmp_path, samples):
+    snaps = make_snapshots(tmp_path, samples, n_tatoeba=50, n_tico=10)
+    bad = snaps[0] / "pairs-00001.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(CorruptShardError, match="pairs-00001.parquet"):
+        build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", tmp_path / "out", quiet=True)
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_corpus.py"), "--snapshot", str(snaps[0]),
+                           "--output-dir", str(tmp_path / "out2"), "--quiet"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "pairs-00001.parquet" in proc.stderr and "Traceback" not in proc.stderr
+
+
+
+def test_rebuild_into_same_folder_loads_fresh_data(tmp_path, samples):
+    """datasets keys its cache for a local folder on the README configs: the card's dataset_info
+    must change when the data does, or load_dataset returns the previous build."""
+    out = tmp_path / "processed" / "v1"
+    sizes = []
+    for n in (60, 120):
+        root = tmp_path / f"root{n}"
+        snaps = make_snapshots(root, samples, n_tatoeba=n, n_tico=20)
+        stats = build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", out, quiet=True)
+        dd = load_dataset(str(out))
+        sizes.append(sum(len(dd[s]) for s in dd))
+        assert sizes[-1] == stats["kept"]
+    assert sizes[0] < sizes[1]
+
