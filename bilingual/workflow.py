@@ -67,6 +67,11 @@ def resolve(path: str | Path) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def resolve_eval_set(spec: str) -> str:
+    """An evaluation set is a file, or `BN_FILE,EN_FILE` for line-aligned pairs such as NTREX-128."""
+    return ",".join(str(resolve(part.strip())) for part in spec.split(","))
+
+
 def load_recipe(path: str | Path) -> PipelineRecipe:
     path = Path(path)
     try:
@@ -78,7 +83,7 @@ def load_recipe(path: str | Path) -> PipelineRecipe:
         first = err.errors()[0]
         raise ValueError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     for p in [recipe.filter_recipe, recipe.train_config, *(c.path for c in recipe.corpora),
-              *(w.dump for w in recipe.wikipedia), *recipe.eval_sets] + ([recipe.wiki_links] if recipe.wiki_links else []):
+              *(w.dump for w in recipe.wikipedia), *(f for e in recipe.eval_sets for f in e.split(","))] + ([recipe.wiki_links] if recipe.wiki_links else []):
         if not resolve(p).exists():
             raise FileNotFoundError(f"{path}: {p} does not exist")
     return recipe
@@ -180,7 +185,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
         from .processing.corpus import build_corpus
 
         stats = build_corpus(snapshots, resolve(recipe.filter_recipe), run.out / "dataset",
-                             eval_sets=[resolve(p) for p in recipe.eval_sets] or None)
+                             eval_sets=[resolve_eval_set(e) for e in recipe.eval_sets] or None)
         stats["dataset_dir"] = str(run.out / "dataset")
         stats["records_out"] = stats.get("kept")
         return stats
