@@ -55,14 +55,16 @@ def train_tokenizer(texts, vocab_size: int = 1200):
     return fast
 
 
-def build_tiny_model(out_dir, n_pairs: int = 200, steps: int = 500, seed: int = 0, d_model: int = 64,
-                     layers: int = 2, lr: float = 1e-3) -> Path:
+def build_tiny_model(out_dir, n_pairs: int = 200, steps: int = 600, seed: int = 0, d_model: int = 64,
+                     layers: int = 2, lr: float = 2e-3) -> Path:
     """Train tokenizer + tiny Marian on short Tatoeba pairs (both directions) and save to `out_dir`."""
     import torch
     from transformers import GenerationConfig, MarianConfig, MarianMTModel
 
     random.seed(seed)
     torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small matrices: one thread is as fast and does not fight a shared machine
     out_dir = Path(out_dir)
     pairs = tatoeba_pairs(n_pairs)
     tokenizer = train_tokenizer([p["bn"] for p in tatoeba_pairs()] + [p["en"] for p in tatoeba_pairs()])
@@ -95,16 +97,26 @@ def build_tiny_model(out_dir, n_pairs: int = 200, steps: int = 500, seed: int = 
         sched.step()
         opt.zero_grad()
     model.eval()
+    torch.set_num_threads(threads)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "train_pairs.txt").write_text(str(len(pairs)), encoding="utf-8")
     return out_dir
 
 
+def _session_model(tmp_path_factory) -> Path:
+    # A fixed place in the session's temp root, so test modules that each import this fixture share one build.
+    path = tmp_path_factory.getbasetemp() / "tiny-marian-model"
+    if not (path / "model.safetensors").exists():
+        build_tiny_model(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    """Path to a freshly trained tiny bn<->en Marian model folder (tokenizer included)."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-marian") / "model")
+    """Path to a trained tiny bn<->en Marian model folder (tokenizer included), built once per session.
+    Tests may add export folders (onnx/, onnx-int8/, ctranslate2/) to it but must not change the model."""
+    return _session_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
