@@ -44,6 +44,19 @@ def test_int8_conversion_passes_parity_and_serves(tiny_model, reference):
     assert all(out) and out[0] != out[1]
 
 
+def test_evaluation_on_ct2_matches_pytorch(tiny_model, train_pairs, reference):
+    from bilingual.evaluation import evaluate_model
+
+    if not (tiny_model / "ctranslate2" / "model.bin").exists():
+        convert_ctranslate2(tiny_model, reference=reference)
+    pairs = train_pairs[:16]
+    ct2 = evaluate_model(tiny_model, pairs, backend="ctranslate2", num_beams=4, batch_size=8)
+    pt = evaluate_model(tiny_model, pairs, backend="pytorch", num_beams=4, batch_size=8)
+    assert ct2["bn-en"]["backend"] == "ctranslate2" and ct2["en-bn"]["n"] == 16
+    for d in ("bn-en", "en-bn"):
+        assert abs(ct2[d]["chrf"] - pt[d]["chrf"]) <= 5.0 and ct2[d]["chrf"] > 25
+
+
 def test_ct2_backend_without_conversion_says_what_to_run(tmp_path, tiny_model):
     with pytest.raises(MissingArtifactError, match="ctranslate2"):
         Translator(tmp_path, "ctranslate2")

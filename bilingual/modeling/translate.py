@@ -89,7 +89,7 @@ class Translator:
             options = onnxruntime.SessionOptions()
             if threads:
                 options.intra_op_num_threads = threads
-            self.model = ORTModelForSeq2SeqLM.from_pretrained(self.path, session_options=options)
+            self.model = ORTModelForSeq2SeqLM.from_pretrained(self.path, session_options=options, use_merged=False)
         else:
             import ctranslate2
 
