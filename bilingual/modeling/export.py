@@ -16,7 +16,7 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 from .. import storage
 from . import langtags
