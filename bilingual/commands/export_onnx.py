@@ -53,5 +53,5 @@ def main(argv: list[str] | None = None) -> int:
         storage.write_json(args.report, report)
     console.summary(f"export of {args.model_dir}", [
         {"artifact": name, "dir": r["dir"], "identical": r["identical"], "n": r["n"], "chrF": r["chrf"],
-         "chrF PyTorch": r["chrf_pytorch"], "passed": r["passed"]} for name, r in report.items()])
+         "chrF PyTorch": r["chrf_pytorch"], "passed": "yes" if r["passed"] else "no"} for name, r in report.items()])
     return 0
