@@ -1,0 +1,156 @@
+"""CPU inference: PyTorch (baseline) vs ONNX Runtime fp32 / int8 vs CTranslate2 int8, one run, same sentences.
+
+Measures latency at batch 1 (median / p90 per sentence) and throughput at batch 32 (sentences/s) for en→bn on
+NTREX-128 source sentences. The model is a "small" Marian (default d_model 512, 6+6 layers, 8 heads, FFN 2048,
+vocab from a Unigram tokenizer trained on the bundled Tatoeba TSV: 4,176 tokens) with RANDOM weights; every backend generates
+exactly --new-tokens tokens (min = max new tokens, greedy), so all do the same work whatever EOS would say.
+Artifacts are made with the project's own export code (parity gates are skipped: random weights have no
+meaningful parity). Ratios are against PyTorch measured in the same run with the same thread count.
+
+    flock /tmp/bench.lock env PYTHONPATH=. /tmp/venv0/bin/python benchmarks/bench_inference.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+NTREX_EN = REPO / "data" / "samples" / "parallel" / "ntrex128" / "newstest2019-src.eng.txt"
+
+
+def build_model(folder: Path, d_model: int, layers: int, vocab: int) -> Path:
+    from transformers import GenerationConfig, MarianConfig, MarianMTModel
+
+    from _model_helpers import tatoeba_pairs, train_tokenizer
+
+    pairs = tatoeba_pairs(max_chars=1000)
+    tok = train_tokenizer([p["bn"] for p in pairs] + [p["en"] for p in pairs], vocab_size=vocab)
+    pad, eos = tok.pad_token_id, tok.eos_token_id
+    config = MarianConfig(vocab_size=len(tok), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+                          encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=4 * d_model,
+                          decoder_ffn_dim=4 * d_model, max_position_embeddings=512, pad_token_id=pad,
+                          eos_token_id=eos, decoder_start_token_id=pad, forced_eos_token_id=eos,
+                          share_encoder_decoder_embeddings=True, tie_word_embeddings=True, scale_embedding=True,
+                          activation_function="swish")
+    model = MarianMTModel(config).eval()
+    model.generation_config = GenerationConfig(decoder_start_token_id=pad, pad_token_id=pad, eos_token_id=eos,
+                                               forced_eos_token_id=eos, bad_words_ids=[[pad]])
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def make_artifacts(model_dir: Path) -> dict:
+    from bilingual.modeling.ctranslate import _converter
+    from bilingual.modeling.export import _export_fp32, _quantize, copy_side_files
+
+    seconds = {}
+    t = time.perf_counter()
+    _export_fp32(model_dir, model_dir / "onnx")
+    copy_side_files(model_dir, model_dir / "onnx")
+    seconds["onnx export"] = time.perf_counter() - t
+    t = time.perf_counter()
+    (model_dir / "onnx-int8").mkdir()
+    _quantize(model_dir / "onnx", model_dir / "onnx-int8")
+    copy_side_files(model_dir, model_dir / "onnx-int8")
+    seconds["onnx int8 quantization"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _converter(model_dir).convert(str(model_dir / "ctranslate2"), quantization="int8", force=True)
+    copy_side_files(model_dir, model_dir / "ctranslate2", config=False)
+    seconds["ctranslate2 int8 conversion"] = time.perf_counter() - t
+    return seconds
+
+
+def measure(translator, latency_texts, throughput_texts, new_tokens: int) -> dict:
+    kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, num_beams=1)
+    translator.translate(latency_texts[:2], "en", "bn", batch_size=1, **kw)  # warm-up
+    times = []
+    for text in latency_texts:
+        t = time.perf_counter()
+        translator.translate([text], "en", "bn", batch_size=1, **kw)
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    out = translator.translate(throughput_texts, "en", "bn", batch_size=32, **kw)
+    seconds = time.perf_counter() - t
+    lengths = [len(translator.tokenizer(o, add_special_tokens=False)["input_ids"]) for o in out[:8]]
+    return {"latency_ms_median": 1000 * statistics.median(times),
+            "latency_ms_p90": 1000 * sorted(times)[int(0.9 * (len(times) - 1))],
+            "throughput_sent_s": len(throughput_texts) / seconds, "sample_output_tokens": lengths}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--d-model", type=int, default=512)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--vocab", type=int, default=8000)
+    p.add_argument("--latency-sentences", type=int, default=16)
+    p.add_argument("--throughput-sentences", type=int, default=128)
+    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--model", type=Path, help="use this model folder (with onnx/, onnx-int8/, ctranslate2/) instead")
+    p.add_argument("--json", type=Path, help="write results here")
+    args = p.parse_args(argv)
+
+    from bilingual.modeling.translate import Translator
+
+    lines = [l.strip() for l in NTREX_EN.read_text(encoding="utf-8").splitlines() if l.strip()]
+    latency_texts = lines[:args.latency_sentences]
+    throughput_texts = lines[100:100 + args.throughput_sentences]
+    load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = {}
+        model_dir = args.model
+        if model_dir is None:
+            t = time.perf_counter()
+            model_dir = build_model(Path(tmp) / "small", args.d_model, args.layers, args.vocab)
+            setup["build model"] = time.perf_counter() - t
+            setup.update(make_artifacts(model_dir))
+        import torch
+
+        from transformers import AutoModelForSeq2SeqLM
+
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+        params, vocab_size = sum(p.numel() for p in model.parameters()), model.config.vocab_size
+        del model
+        rows = []
+        for name, backend in (("PyTorch fp32", "pytorch"), ("ONNX Runtime fp32", "onnx"),
+                              ("ONNX Runtime int8", "onnx-int8"), ("CTranslate2 int8", "ctranslate2")):
+            tr = Translator(model_dir, backend, threads=args.threads)
+            rows.append({"backend": name, **measure(tr, latency_texts, throughput_texts, args.new_tokens)})
+            del tr
+            print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]
+    for r in rows:
+        r["throughput_x"] = r["throughput_sent_s"] / base["throughput_sent_s"]
+        r["latency_x"] = base["latency_ms_median"] / r["latency_ms_median"]
+    load_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    result = {"model": {"d_model": args.d_model, "layers": args.layers, "vocab": vocab_size, "parameters": params,
+                        "weights": "random" if args.model is None else str(args.model)},
+              "new_tokens": args.new_tokens, "threads": args.threads, "torch_threads": torch.get_num_threads(),
+              "latency_sentences": len(latency_texts), "throughput_sentences": len(throughput_texts),
+              "setup_seconds": setup, "rows": rows, "uptime_before": load_before, "uptime_after": load_after}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{params / 1e6:.1f}M parameters, vocabulary {vocab_size}, {args.new_tokens} new tokens/sentence, {args.threads} threads")
+    print("| backend | latency b=1 median ms | p90 ms | throughput b=32 sent/s | × PyTorch throughput | × PyTorch latency |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['backend']} | {r['latency_ms_median']:.0f} | {r['latency_ms_p90']:.0f} | "
+              f"{r['throughput_sent_s']:.2f} | {r['throughput_x']:.2f} | {r['latency_x']:.2f} |")
+    print(f"load before: {load_before}\nload after:  {load_after}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
