@@ -99,8 +99,8 @@ def _argparse_raises(prog: str):
     original_error = argparse.ArgumentParser.error
     original_argv0 = sys.argv[0] if sys.argv else ""
 
-    def error(self, message):
-        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+    def error(self, message):  # name the command as the user typed it, whatever prog the parser set
+        raise UsageError(f"{prog}: {message} (see '{prog} --help')")
 
     argparse.ArgumentParser.error = error
     if sys.argv:
@@ -189,6 +189,15 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, (OSError, ValueError)) or _is_ours(exc) or isinstance(exc, (CommandUnavailable, UsageError)):
         return message or type(exc).__name__
     return f"{message} ({type(exc).__name__})" if message else type(exc).__name__
+
+
+def run_script(path: str) -> int:
+    """`scripts/<module>.py` entry: the same dispatch (and one-line errors) as `bilingual <command>`."""
+    from pathlib import Path
+
+    stem = Path(path).stem
+    name = next(n for n, (module, _) in COMMANDS.items() if module.rsplit(".", 1)[-1] == stem)
+    return main([name, *sys.argv[1:]])
 
 
 if __name__ == "__main__":  # python -m bilingual.cli

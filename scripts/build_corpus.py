@@ -1,5 +1,7 @@
+"""`bilingual build` as a script: see `python scripts/build_corpus.py --help`."""
 import sys
 
-from bilingual.commands.build_corpus import main
+from bilingual.cli import run_script
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run_script(__file__))

@@ -1,6 +1,7 @@
+"""`bilingual collect-wiki` as a script: see `python scripts/collect_wiki.py --help`."""
 import sys
 
-from bilingual.commands.collect_wiki import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

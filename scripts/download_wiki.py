@@ -1,6 +1,7 @@
+"""`bilingual download-wiki` as a script: see `python scripts/download_wiki.py --help`."""
 import sys
 
-from bilingual.commands.download_wiki import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

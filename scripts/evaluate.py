@@ -1,6 +1,7 @@
+"""`bilingual evaluate` as a script: see `python scripts/evaluate.py --help`."""
 import sys
 
-from bilingual.commands.evaluate import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

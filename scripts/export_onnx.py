@@ -1,6 +1,7 @@
+"""`bilingual export` as a script: see `python scripts/export_onnx.py --help`."""
 import sys
 
-from bilingual.commands.export_onnx import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

@@ -1,5 +1,7 @@
+"""`bilingual filter` as a script: see `python scripts/filter.py --help`."""
 import sys
 
-from bilingual.commands.filter import main
+from bilingual.cli import run_script
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run_script(__file__))

@@ -1,5 +1,7 @@
+"""`bilingual migrate` as a script: see `python scripts/migrate.py --help`."""
 import sys
 
-from bilingual.commands.migrate import main
+from bilingual.cli import run_script
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run_script(__file__))

@@ -1,6 +1,7 @@
+"""`bilingual mine` as a script: see `python scripts/mine.py --help`."""
 import sys
 
-from bilingual.commands.mine import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

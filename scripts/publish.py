@@ -1,6 +1,7 @@
+"""`bilingual publish` as a script: see `python scripts/publish.py --help`."""
 import sys
 
-from bilingual.commands.publish import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

@@ -1,7 +1,7 @@
-"""Crawl configured web sources: see bilingual/commands/scrape.py."""
+"""Crawl configured web sources: see bilingual/commands/scrape.py (`bilingual scrape` as a script)."""
 import sys
 
-from bilingual.commands.scrape import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__file__))

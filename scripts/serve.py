@@ -1,7 +1,7 @@
 """`bilingual serve` as a script (same code, same one-line errors)."""
 import sys
 
-from bilingual.cli import main
+from bilingual.cli import run_script
 
 if __name__ == "__main__":
-    sys.exit(main(["serve", *sys.argv[1:]]))
+    sys.exit(run_script(__file__))

@@ -1,5 +1,7 @@
+"""`bilingual train` as a script: see `python scripts/train.py --help`."""
 import sys
 
-from bilingual.commands.train import main
+from bilingual.cli import run_script
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run_script(__file__))

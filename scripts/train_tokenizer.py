@@ -1,5 +1,7 @@
+"""`bilingual train-tokenizer` as a script: see `python scripts/train_tokenizer.py --help`."""
 import sys
 
-from bilingual.commands.train_tokenizer import main
+from bilingual.cli import run_script
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run_script(__file__))
