@@ -350,6 +350,8 @@ class Crawler:
                         res, depth = extracting.pop(fut)
                         try:
                             ex = fut.result()
+                        except ImportError:
+                            raise
                         except Exception as err:  # a dead worker process, not a bad page
                             ex = {"error": f"extract-error: {type(err).__name__}: {err}"}
                         if ex.get("error"):

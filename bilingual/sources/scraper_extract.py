@@ -165,6 +165,8 @@ def process_page(body: bytes, content_type: Optional[str], url: str, raw_dir: st
             out["text"] = clean_text(doc.text or "") if doc is not None else ""
         out["title"] = headline or _strip_site_name(clean_text(title) if title else None)
         out["date"] = date
+    except ImportError:  # a broken install, not a bad page: stop with the message instead of failing every page
+        raise
     except Exception as err:  # malformed input must never stop the crawl
         out["error"] = f"extract-error: {type(err).__name__}: {str(err)[:200]}"
     return out
