@@ -20,8 +20,12 @@ def quiet() -> bool:
 
 
 def set_quiet(value: bool) -> None:
+    """Quiet our bars and the `datasets` ones (split generation, map) in one place."""
     if value:
         os.environ["BILINGUAL_QUIET"] = "1"
+        import datasets
+
+        datasets.disable_progress_bars()
 
 
 def progress(iterable: Optional[Iterable] = None, desc: str = "", total: Optional[int] = None, unit: str = "it"):

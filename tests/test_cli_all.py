@@ -22,3 +22,13 @@ def test_wrong_flag_is_one_line(name, capsys):
     assert code != 0
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1 and err.startswith(f"bilingual: error: bilingual {name}:"), err
+
+
+def test_quiet_also_silences_datasets_bars():
+    """One switch: --quiet turns off our bars and the `datasets` ones (run in a child: it is process-global)."""
+    import subprocess
+    import sys
+
+    code = ("import datasets; from bilingual import console; assert datasets.is_progress_bar_enabled(); "
+            "console.set_quiet(True); assert console.quiet() and not datasets.is_progress_bar_enabled()")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -21,10 +21,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
-    if args.quiet:
-        import datasets
-
-        datasets.disable_progress_bars()
 
     from ..processing.pipeline import Pipeline, RecipeError
     from ..sources.corpora import CorpusFormatError
