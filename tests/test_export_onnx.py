@@ -7,7 +7,8 @@ import pytest
 
 from _model_helpers import tiny_model, train_pairs  # noqa: F401  (fixtures)
 from bilingual.commands import export_onnx as export_cmd
-from bilingual.modeling.export import ONNX_FILES, ParityError, UnsupportedModelError, export_onnx
+from bilingual.modeling.export import (ONNX_FILES, ParityError, UnsupportedModelError, export_onnx,
+                                       weightless_matmuls)
 from bilingual.modeling.translate import Translator
 
 SRC = ["আমি অপেক্ষা করবো।", "টম মারা গেছে।", "নিশ্চই!"]
@@ -53,6 +54,21 @@ def test_onnx_loads_both_ways_and_matches_pytorch(exported):
         assert [o.strip() for o in out] == expected
     assert Translator(model_dir, "onnx").translate(SRC, "bn", "en") == expected
     assert Translator(model_dir, "onnx-int8").translate(SRC, "bn", "en", num_beams=3)  # beam search runs
+
+
+def test_int8_quantizes_every_weight_matmul_and_no_attention_matmul(exported):
+    """Weights (the tied output projection included) are int8; attention products of two activations stay fp32."""
+    import onnx
+
+    model_dir, _ = exported
+    for name in ONNX_FILES:
+        fp32 = onnx.load(str(model_dir / "onnx" / name)).graph
+        int8 = onnx.load(str(model_dir / "onnx-int8" / name)).graph
+        ops = [n.op_type for n in int8.node]
+        attention = len(weightless_matmuls(model_dir / "onnx" / name)) - ("decoder" in name)  # minus lm_head
+        assert attention > 0 and ops.count("MatMul") == attention, (name, ops.count("MatMul"), attention)
+        quantized = sum(op in ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat") for op in ops)
+        assert quantized == sum(n.op_type == "MatMul" for n in fp32.node) - attention, name
 
 
 def test_failed_parity_fails_and_leaves_no_complete_folder(tiny_model, tmp_path):
