@@ -274,6 +274,7 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
         "tags": langtags.TARGET_TAGS, "mbart_codes": langtags.MBART_CODES,
         "parity": _parity(export),
         "has_onnx_dir": has_onnx_dir, "has_onnx_int8": (model_dir / "onnx-int8" / "encoder_model.onnx").is_file(),
+        "has_ctranslate2": (model_dir / "ctranslate2" / "model.bin").is_file(),
         "bn_bleu_13a": any("tok:13a" in sc["signatures"].get("bleu", "") for d, sc in report["evaluation"].items()
                            if d.endswith("-bn")), "licence": licence_id, "licence_note": licence_note,
         "versions": report["versions"],

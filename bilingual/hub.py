@@ -31,6 +31,8 @@ MODEL_ROOT_FILES = ("config.json", "generation_config.json", "README.md", "model
                     "pytorch_model.bin.index.json")
 ONNX_INT8_DIR = "onnx-int8"
 ONNX_SUFFIXES = (".onnx", ".onnx_data", ".json", ".txt", ".model", ".spm", ".jinja")
+CTRANSLATE2_DIR = "ctranslate2"
+CTRANSLATE2_SUFFIXES = (".bin", ".json", ".txt", ".model", ".spm", ".jinja")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -92,7 +94,8 @@ def tokenizer_files(model_dir) -> list[tuple[Path, str]]:
 
 def model_files(model_dir, onnx: bool = True) -> list[tuple[Path, str]]:
     """config, generation config, card and weights at the root, plus `onnx/` (and `onnx-int8/` if present) when
-    asked; never checkpoints, optimizer states, training arguments or other stray files."""
+    asked, and `ctranslate2/` if present; never checkpoints, optimizer states, training arguments or other stray
+    files."""
     root = Path(model_dir)
     if not root.is_dir():
         raise PublishError(f"model folder {root} does not exist")
@@ -114,9 +117,16 @@ def model_files(model_dir, onnx: bool = True) -> list[tuple[Path, str]]:
                                "or publish without ONNX (--no-onnx)")
         # onnx/ always; onnx-int8/ (the serving stage's parity-checked dynamic int8 export) when it exists
         for sub in [onnx_dir] + [d for d in [root / ONNX_INT8_DIR] if (d / "encoder_model.onnx").is_file()]:
-            files += [(p, p.relative_to(root).as_posix()) for p in sorted(sub.rglob("*"))
-                      if p.is_file() and _visible(p, root) and p.name.endswith(ONNX_SUFFIXES)]
+            files += _subfolder_files(sub, root, ONNX_SUFFIXES)
+    ct2 = root / CTRANSLATE2_DIR
+    if (ct2 / "model.bin").is_file():  # the second serving artifact, when `bilingual export --ctranslate2` made it
+        files += _subfolder_files(ct2, root, CTRANSLATE2_SUFFIXES)
     return files
+
+
+def _subfolder_files(sub: Path, root: Path, suffixes: tuple) -> list[tuple[Path, str]]:
+    return [(p, p.relative_to(root).as_posix()) for p in sorted(sub.rglob("*"))
+            if p.is_file() and _visible(p, root) and p.name.endswith(suffixes)]
 
 
 def _check_card(path: Path, kind: str) -> None:

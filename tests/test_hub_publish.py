@@ -268,3 +268,34 @@ def test_int8_export_is_published_beside_onnx(release, tmp_path):
     assert "onnx-int8/notes.bin" not in paths
     assert not any(rel.startswith("onnx-int8/") for a in hub.plan(None, model, version="v1", onnx=False)
                    for _, rel in a.files)
+
+
+def test_ctranslate2_folder_is_published_and_loads_from_the_dry_run(release, tmp_path):
+    """`ctranslate2/` (the second serving artifact) goes with the model when it holds a converted model; the
+    card shows how to run it, and the dry-run copy translates exactly as the original folder does."""
+    import ctranslate2
+
+    from bilingual.modeling.ctranslate import _converter
+    from bilingual.modeling.export import copy_side_files
+
+    model = copy_tree(release["model"], tmp_path / "model")
+    assert not any(rel.startswith("ctranslate2/") for a in hub.plan(None, model, version="v1") for _, rel in a.files)
+    _converter(model).convert(str(model / "ctranslate2"), force=True)
+    copy_side_files(model, model / "ctranslate2", config=False)
+    (model / "ctranslate2" / "scratch.tmp").write_bytes(b"stray")
+    cards.write_model_card(model, sample_report(model))
+    card = (model / "README.md").read_text(encoding="utf-8")
+    assert "ctranslate2.Translator(path" in card and 'allow_patterns=["ctranslate2/*"]' in card
+    paths = {rel for a in hub.plan(None, model, version="v1", onnx=False) for _, rel in a.files}
+    assert {"ctranslate2/model.bin", "ctranslate2/config.json", "ctranslate2/tokenizer.json"} <= paths
+    assert "ctranslate2/scratch.tmp" not in paths
+
+    out = tmp_path / "dry"
+    assert publish_cmd.main(["--model", str(model), "--version", "v1", "--dry-run", str(out), "--quiet"]) == 0
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out / "model" / "ctranslate2")
+    source = [tok.convert_ids_to_tokens(tok.encode(">>en<< আমি ভাত খাই।"))]
+    expected = ctranslate2.Translator(str(model / "ctranslate2")).translate_batch(source, max_decoding_length=5)
+    got = ctranslate2.Translator(str(out / "model" / "ctranslate2")).translate_batch(source, max_decoding_length=5)
+    assert got[0].hypotheses == expected[0].hypotheses and len(got[0].hypotheses[0]) > 0
