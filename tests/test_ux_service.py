@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import socket
@@ -225,13 +226,7 @@ def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path
     assert any("no ONNX export" in r.getMessage() for r in caplog.records)
 
     app = create_app(translator, ServiceConfig(batching=False, max_new_tokens=MAX_NEW))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, timeout=60)
+    with in_process_server(app) as url:
         assert httpx.get(f"{url}/health").json()["batching"]["enabled"] is False
         with ThreadPoolExecutor(4) as pool:
             responses = list(pool.map(lambda t: httpx.post(f"{url}/translate", json={"text": t, "src": "en"},
@@ -242,10 +237,48 @@ def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path
         text = httpx.get(f"{url}/metrics").text
         assert _metric(text, "bilingual_batch_requests_count") == 4
         assert _metric(text, "bilingual_batch_requests_bucket", 'le="1.0"') == 4
+
+
+@contextlib.contextmanager
+def in_process_server(app):
+    """uvicorn serving `app` on a free 127.0.0.1 port in a thread; yields the base URL, stops it after."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, timeout=60)
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=20)
     assert not thread.is_alive()
+
+
+def test_ctranslate2_backend_serves_what_the_library_translates(tiny_model, tmp_path):
+    """`--backend ctranslate2` serves the converted model (batched) and says so in /health; a model without
+    the conversion is refused with the command that makes it."""
+    from bilingual.modeling.ctranslate import convert_ctranslate2
+    from bilingual.modeling.translate import MissingArtifactError, Translator
+    from bilingual.service import ServiceConfig, create_app, load_translator
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*"))
+    with pytest.raises(MissingArtifactError, match="export --ctranslate2"):
+        load_translator(model, "ctranslate2")
+    convert_ctranslate2(model, quantization=None, sample_texts=EN + BN, n_sample=len(EN + BN))
+    translator = load_translator(model, "ctranslate2", threads=1)
+    with in_process_server(create_app(translator, ServiceConfig(max_new_tokens=MAX_NEW))) as url:
+        assert httpx.get(f"{url}/health").json()["backend"] == "ctranslate2"
+        with ThreadPoolExecutor(4) as pool:
+            responses = list(pool.map(lambda t: httpx.post(f"{url}/translate", json={"text": t, "src": "en"},
+                                                           timeout=120), EN))
+        assert [r.status_code for r in responses] == [200] * len(EN)
+        expected = Translator(model, "ctranslate2").translate(EN, "en", "bn", max_new_tokens=MAX_NEW)
+        assert [r.json()["translation"] for r in responses] == expected and all(expected)
 
 
 def test_text_over_the_models_input_length_is_413(server, tiny_model):

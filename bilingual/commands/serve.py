@@ -9,6 +9,8 @@ import argparse
 import logging
 from typing import Optional
 
+from ..modeling.translate import BACKENDS
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -22,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder (save_pretrained output; ONNX export in <model>/onnx)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--backend", choices=["onnx", "pytorch"], default=None,
-                   help="inference backend (default: onnx when <model>/onnx exists, else pytorch)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="inference backend: onnx-int8 and ctranslate2 need `bilingual export --quantize` / "
+                        "`--ctranslate2` first (default: onnx when <model>/onnx exists, else pytorch)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads for the model (default: the runtime's own choice, all cores)")
     p.add_argument("--max-batch", type=int, default=32, help="most texts in one model call (default: 32)")

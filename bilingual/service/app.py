@@ -249,9 +249,10 @@ def create_app(translator, config: Optional[ServiceConfig] = None, langid=None, 
 
 
 def load_translator(model_dir, backend: Optional[str] = None, threads: Optional[int] = None):
-    """A Translator for `model_dir`. With no backend asked for, the ONNX export (model_dir/onnx) is used
-    when present, else the PyTorch model, with a log line saying so. `threads` caps the model's intra-op
-    threads (ONNX Runtime's default pool spins on every core, which hurts on a shared or small machine)."""
+    """A Translator for `model_dir` on `backend` (any of translate.BACKENDS). With no backend asked for, the
+    ONNX export (model_dir/onnx) is used when present, else the PyTorch model, with a log line saying so.
+    `threads` caps the model's intra-op threads (ONNX Runtime's default pool spins on every core, which hurts
+    on a shared or small machine)."""
     from ..modeling.translate import Translator
 
     model_dir = Path(model_dir)
@@ -264,19 +265,4 @@ def load_translator(model_dir, backend: Optional[str] = None, threads: Optional[
             log.warning("no ONNX export in %s; serving the PyTorch model instead (run 'bilingual export' "
                         "for the ONNX Runtime backend)", model_dir / "onnx")
             backend = "pytorch"
-    translator = Translator(model_dir, backend=backend)
-    if threads:
-        if translator.backend == "onnx":
-            import onnxruntime
-            from optimum.onnxruntime import ORTModelForSeq2SeqLM
-
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            # Translator has no session options of its own: reload the same export with them
-            translator.model = ORTModelForSeq2SeqLM.from_pretrained(model_dir / "onnx", session_options=options)
-        else:
-            import torch
-
-            torch.set_num_threads(threads)
-    return translator
+    return Translator(model_dir, backend=backend, threads=threads)
