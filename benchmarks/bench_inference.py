@@ -73,8 +73,24 @@ def make_artifacts(model_dir: Path) -> dict:
     return seconds
 
 
-BACKENDS = (("PyTorch fp32", "pytorch"), ("ONNX Runtime fp32", "onnx"), ("ONNX Runtime int8", "onnx-int8"),
-            ("CTranslate2 int8", "ctranslate2"))
+BACKENDS = (("PyTorch fp32", "pytorch", None), ("ONNX Runtime fp32", "onnx", None),
+            ("ONNX Runtime int8", "onnx-int8", None), ("CTranslate2 int8", "ctranslate2", None))
+# --optimum-default-int8: what ORTQuantizer gives without our pre-processing and weight-only selection
+OPTIMUM_DEFAULT = ("ONNX Runtime int8, Optimum default (all MatMuls)", "onnx-int8", "onnx-int8-optimum-default")
+
+
+def make_optimum_default_int8(model_dir: Path) -> None:
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    from bilingual.modeling.export import ONNX_FILES, copy_side_files
+
+    dest = model_dir / OPTIMUM_DEFAULT[2]
+    config = AutoQuantizationConfig.avx2(is_static=False, per_channel=False)
+    for name in ONNX_FILES:
+        ORTQuantizer.from_pretrained(model_dir / "onnx", file_name=name).quantize(
+            save_dir=dest, quantization_config=config, file_suffix="")
+    copy_side_files(model_dir, dest)
 
 
 def measure_once(translator, latency_texts, throughput_texts, new_tokens: int, beams: int) -> dict:
@@ -96,14 +112,15 @@ def measure_once(translator, latency_texts, throughput_texts, new_tokens: int, b
 
 
 def measure_setting(model_dir, threads: int, beams: int, rounds: int, latency_texts, throughput_texts,
-                    new_tokens: int) -> list[dict]:
+                    new_tokens: int, backends=BACKENDS) -> list[dict]:
     """All backends at one (threads, beams) setting, interleaved over `rounds` rounds; medians per backend.
 
     Interleaving puts every backend through the same stretch of machine load, so the ratios against PyTorch
     stay meaningful on a noisy shared machine even when the absolute numbers drift."""
     from bilingual.modeling.translate import Translator
 
-    translators = [(name, Translator(model_dir, backend, threads=threads)) for name, backend in BACKENDS]
+    translators = [(name, Translator(model_dir, backend, subfolder, threads=threads))
+                   for name, backend, subfolder in backends]
     per_backend: dict = {name: [] for name, _ in translators}
     for r in range(rounds):
         order = translators[r % len(translators):] + translators[:r % len(translators)]  # rotate who goes first
@@ -153,6 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--beams", type=int, nargs="+", default=[1, 4],
                    help="beam sizes; 4 is `bilingual evaluate`'s default and CTranslate2's benchmark setting")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per setting (medians reported)")
+    p.add_argument("--optimum-default-int8", action="store_true",
+                   help="also measure ORTQuantizer's default int8 (every MatMul quantized, no pre-processing)")
     p.add_argument("--model", type=Path, help="use this model folder (with onnx/, onnx-int8/, ctranslate2/) instead")
     p.add_argument("--json", type=Path, help="write results here")
     args = p.parse_args(argv)
@@ -169,6 +188,11 @@ def main(argv=None) -> int:
             model_dir = build_model(Path(tmp) / "small", args.d_model, args.layers, args.vocab)
             setup["build model"] = time.perf_counter() - t
             setup.update(make_artifacts(model_dir))
+        backends = BACKENDS
+        if args.optimum_default_int8:
+            if not (model_dir / OPTIMUM_DEFAULT[2] / "encoder_model.onnx").exists():
+                make_optimum_default_int8(model_dir)
+            backends = BACKENDS[:3] + (OPTIMUM_DEFAULT,) + BACKENDS[3:]
         from transformers import AutoModelForSeq2SeqLM
 
         model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
@@ -178,7 +202,7 @@ def main(argv=None) -> int:
         for threads in args.threads:
             for beams in args.beams:
                 rows = measure_setting(model_dir, threads, beams, args.rounds, latency_texts, throughput_texts,
-                                       args.new_tokens)
+                                       args.new_tokens, backends)
                 settings.append({"threads": threads, "beams": beams, "rows": rows, "load": os.getloadavg()})
                 print(f"\n{threads} thread(s), beam {beams}:\n{table(rows)}", flush=True)
     result = {"model": {"d_model": args.d_model, "layers": args.layers, "vocab": vocab_size, "parameters": params,
