@@ -56,6 +56,7 @@ class PipelineRecipe(_Strict):
     eval_max_samples: int = 200
     eval_num_beams: int = 4
     export_quantize: bool = False
+    export_ctranslate2: bool = False  # also convert to CTranslate2 (int8), parity-checked, published beside onnx/
     export_parity_samples: int = 64
     dataset_repo: str = "org/bilingual"
     model_repo: str = "org/bilingual-mt"
@@ -230,7 +231,8 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     def export() -> dict:
         from .modeling.export import export_all
 
-        return export_all(run.out / "model", quantize=recipe.export_quantize, ctranslate2=False,
+        return export_all(run.out / "model", quantize=recipe.export_quantize,
+                          ctranslate2=recipe.export_ctranslate2,
                           n_sample=recipe.export_parity_samples)
 
     run.stage("export", export, out_key="export")
