@@ -224,8 +224,8 @@ def weightless_matmuls(onnx_path: Path) -> list[str]:
     """MatMul nodes whose right-hand side is not a stored weight (attention scores and context).
 
     ORT's own `quantize_dynamic` leaves these in fp32 (`MatMulConstBOnly`), but `ORTQuantizer` does not: it
-    re-quantizes both activations at every call, which on this model cost a third of the decoder's step time
-    and adds error for no saving in size."""
+    re-quantizes both activations at every call: a third of the decoder's step time on the benchmark's small
+    Marian (BENCHMARKS.md, issue 7), and added error for no saving in size."""
     import onnx
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
