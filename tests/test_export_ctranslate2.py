@@ -27,9 +27,17 @@ def test_float32_conversion_reproduces_pytorch(tiny_model, reference, tmp_path):
     assert ct2.translate(src, "en", "bn") == pt.translate(src, "en", "bn")
     beams = ct2.translate(src, "en", "bn", num_beams=4)
     assert len(beams) == 3 and all(beams)
-    # A fixed output length (the benchmark setting) is honoured: no early end of sentence.
+    # A fixed output length (the benchmark setting) is honoured: no early end of sentence, and the same
+    # number of tokens as transformers (which spends the last step on the forced EOS).
     fixed = ct2.translate(["Go."], "en", "bn", max_new_tokens=12, min_new_tokens=12)[0]
     assert len(ct2.tokenizer(fixed, add_special_tokens=False)["input_ids"]) >= 6
+    assert fixed == pt.translate(["Go."], "en", "bn", max_new_tokens=12, min_new_tokens=12)[0]
+    # Translations cut at the length cap end where transformers' end: same text, greedy and beam search.
+    long = ["Tom and Mary said that they would wait for us at the station until the evening train came."]
+    for beams in (1, 3):
+        capped = pt.translate(long, "en", "bn", max_new_tokens=4, num_beams=beams)
+        assert len(pt.tokenizer(capped[0], add_special_tokens=False)["input_ids"]) >= 2  # really cut, not ended
+        assert ct2.translate(long, "en", "bn", max_new_tokens=4, num_beams=beams) == capped
 
 
 def test_int8_conversion_passes_parity_and_serves(tiny_model, reference):

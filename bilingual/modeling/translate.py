@@ -95,6 +95,7 @@ class Translator:
 
             pad = self.tokenizer.pad_token
             self._suppress = [[pad]] if pad is not None else None  # never a real output token
+            self._forced_eos = _forces_eos(self.path, self.model_dir)
             self.model = ctranslate2.Translator(str(self.path), device="cpu", compute_type="default",
                                                 intra_threads=threads or min(4, os.cpu_count() or 1))
 
@@ -135,8 +136,21 @@ class Translator:
         forced = langtags.generation_kwargs(tgt_lang, tok).get("forced_bos_token_id")
         if forced is not None:
             prefix = [[tok.convert_ids_to_tokens(forced)]] * len(tokens)
+        # transformers spends the last of `max_new_tokens` on the forced EOS; CTranslate2 does not count the end
+        # token, so one step fewer gives the same text when a translation runs to the cap
+        max_length = max_new_tokens - 1 if self._forced_eos else max_new_tokens
         results = self.model.translate_batch(
             tokens, target_prefix=prefix, beam_size=num_beams, max_batch_size=batch_size,
-            max_decoding_length=max_new_tokens, min_decoding_length=min_new_tokens,
+            max_decoding_length=max_length, min_decoding_length=min(min_new_tokens, max_length),
             suppress_sequences=self._suppress, return_scores=False)
         return [tok.decode(tok.convert_tokens_to_ids(r.hypotheses[0]), skip_special_tokens=True) for r in results]
+
+
+def _forces_eos(*folders) -> bool:
+    """Whether the model's generation config forces EOS at the length cap (Marian models do)."""
+    from transformers import GenerationConfig
+
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            return GenerationConfig.from_pretrained(folder).forced_eos_token_id is not None
+    return False
