@@ -2,11 +2,13 @@
 
 Each stage is a call into the library; this module only sequences them, times them, records what
 went in and out in `report.json` (written atomically after every stage) and skips stages that a
-previous run into the same folder already finished, so an interrupted run resumes.
+previous run into the same folder already finished, so an interrupted run resumes. The settings a folder was
+made with are kept in its report: rerunning into it with other settings is refused rather than mixing stages.
 """
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from dataclasses import dataclass, field
@@ -90,6 +92,31 @@ def load_recipe(path: str | Path) -> PipelineRecipe:
     return recipe
 
 
+class RunSettingsChanged(ValueError):
+    """A run folder made with other settings: its finished stages would not match this run."""
+
+
+def run_settings(recipe: PipelineRecipe, train_overrides: Optional[dict] = None) -> dict:
+    """What the finished stages of a run folder depend on: the recipe's values, the contents of the filter
+    recipe and training config it names (they are edited in place), and the command-line overrides."""
+    def sha256(path: str) -> str:
+        return hashlib.sha256(resolve(path).read_bytes()).hexdigest()
+
+    return {"recipe": recipe.model_dump(mode="json"), "filter_recipe_sha256": sha256(recipe.filter_recipe),
+            "train_config_sha256": sha256(recipe.train_config), "train_overrides": dict(train_overrides or {})}
+
+
+def _changed(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and key == "recipe":
+            keys += _changed(a, b, f"{key}.")
+        elif a != b:
+            keys.append(prefix + key)
+    return keys
+
+
 @dataclass
 class Run:
     """A run folder and its report; `stage()` runs one step unless it already finished."""
@@ -98,7 +125,8 @@ class Run:
     report: dict = field(default_factory=dict)
 
     @classmethod
-    def open(cls, out: Path) -> "Run":
+    def open(cls, out: Path, settings: Optional[dict] = None) -> "Run":
+        """Open (or start) the run folder `out`; with `settings`, refuse a folder made with other ones."""
         out.mkdir(parents=True, exist_ok=True)
         path = out / "report.json"
         report = {}
@@ -106,6 +134,13 @@ class Run:
             import json
 
             report = json.loads(path.read_text(encoding="utf-8"))
+        if settings is not None and report.get("settings") not in (None, settings):
+            changed = ", ".join(_changed(report["settings"], settings))
+            raise RunSettingsChanged(
+                f"{out} holds a run made with other settings (changed: {changed}), so its finished stages would "
+                f"not match: run into a new --output-dir, or delete {path} to redo every stage there")
+        if settings is not None:
+            report["settings"] = settings
         report.setdefault("run_dir", str(out))
         report.setdefault("started_at", datetime.now(timezone.utc).isoformat())
         report.setdefault("stages", [])
@@ -153,7 +188,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
                  day: Optional[str] = None, publish: bool = True) -> dict:
     """Run every stage into `out`; returns the report (also `out/report.json` and `out/report.html`)."""
     recipe = load_recipe(recipe_path)
-    run = Run.open(Path(out))
+    run = Run.open(Path(out), run_settings(recipe, train_overrides))
     raw_root = run.out / "work"
     day = day or datetime.now(timezone.utc).date().isoformat()
     snapshots: list[Path] = []

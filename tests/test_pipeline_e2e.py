@@ -102,11 +102,30 @@ def test_tokenizer_covers_the_corpus(run_dir):
     assert same / len(texts) >= 0.999
 
 
+def _rerun(run_dir, *args):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "run_pipeline.py"), "--output-dir", str(run_dir),
+                           "--quiet", *args], capture_output=True, text=True, timeout=300)
+
+
 def test_rerun_skips_finished_stages(run_dir):
     before = json.loads((run_dir / "report.json").read_text())["stages"]
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "run_pipeline.py"), "--output-dir", str(run_dir),
-                           "--quiet"], capture_output=True, text=True, timeout=300)
+    proc = _rerun(run_dir, "--max-steps", "40")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("already done") == len(before)
     after = json.loads((run_dir / "report.json").read_text())["stages"]
     assert after == before
+
+
+def test_rerun_with_other_settings_is_refused(run_dir, tmp_path):
+    """Other training steps, or an edited recipe, would mix stages of two runs: refused, nothing touched."""
+    report = (run_dir / "report.json").read_bytes()
+    proc = _rerun(run_dir)  # the recipe's own max_steps instead of 40
+    assert proc.returncode != 0
+    assert "other settings (changed: train_overrides)" in proc.stderr and "new --output-dir" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1  # one line, no traceback
+    recipe = tmp_path / "recipe.yaml"
+    text = (REPO / "recipes" / "pipeline" / "default.yaml").read_text(encoding="utf-8")
+    recipe.write_text(text.replace("eval_num_beams: 4", "eval_num_beams: 2"), encoding="utf-8")
+    proc = _rerun(run_dir, "--max-steps", "40", "--recipe", str(recipe))
+    assert proc.returncode != 0 and "changed: recipe.eval_num_beams" in proc.stderr
+    assert (run_dir / "report.json").read_bytes() == report

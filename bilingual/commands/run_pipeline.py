@@ -13,8 +13,8 @@ from .. import console
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run_pipeline", description=(
         "Run every stage — sources, corpus + filters, tokenizer, training, evaluation, ONNX export, cards, "
-        "publish (dry run) and the HTML report — into one run folder. Rerunning into the same folder skips "
-        "finished stages."))
+        "publish (dry run) and the HTML report — into one run folder. Rerunning into the same folder with the "
+        "same settings skips finished stages; other settings are refused."))
     p.add_argument("--output-dir", type=Path, default=None,
                    help="run folder (default: a new runs/<UTC timestamp>/)")
     p.add_argument("--recipe", type=Path, default=None, help="pipeline recipe YAML (default: recipes/pipeline/default.yaml)")
