@@ -296,6 +296,7 @@ def test_ctranslate2_folder_is_published_and_loads_from_the_dry_run(release, tmp
 
     tok = AutoTokenizer.from_pretrained(out / "model" / "ctranslate2")
     source = [tok.convert_ids_to_tokens(tok.encode(">>en<< আমি ভাত খাই।"))]
-    expected = ctranslate2.Translator(str(model / "ctranslate2")).translate_batch(source, min_decoding_length=5, max_decoding_length=5)
-    got = ctranslate2.Translator(str(out / "model" / "ctranslate2")).translate_batch(source, min_decoding_length=5, max_decoding_length=5)
+    fixed = dict(min_decoding_length=5, max_decoding_length=5)
+    expected = ctranslate2.Translator(str(model / "ctranslate2")).translate_batch(source, **fixed)
+    got = ctranslate2.Translator(str(out / "model" / "ctranslate2")).translate_batch(source, **fixed)
     assert got[0].hypotheses == expected[0].hypotheses and len(got[0].hypotheses[0]) > 0
