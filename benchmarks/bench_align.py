@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BILINGUAL_QUIET", "1")
 
-from bilingual.sources.align import (Aligner, Lexicon, benchmark_split, evaluate, make_comparable,  # noqa: E402
+from bilingual.mining.align import (Aligner, Lexicon, benchmark_split, evaluate, make_comparable,  # noqa: E402
                                      parallel_pairs, tico_documents)
-from bilingual.sources.mine import mine_snapshots, read_pairs  # noqa: E402
-from bilingual.sources.wikidump import collect_dump  # noqa: E402
+from bilingual.mining.wikipedia import mine_snapshots, read_pairs  # noqa: E402
+from bilingual.sources.wikipedia.dump import collect_dump  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 
 def base_pairs() -> list[tuple[str, str]]:
-    from bilingual.sources import corpora
+    from bilingual.sources.corpora import readers as corpora
 
     par = REPO / "data" / "samples" / "parallel"
     out = []
@@ -82,8 +82,8 @@ def main() -> int:
     import numpy as np
     from datasets import Dataset
 
-    from bilingual.processing.dedup import jaccard, shingle_hashes
-    from bilingual.processing.pipeline import Pipeline
+    from bilingual.filters.steps.dedup import jaccard, shingle_hashes
+    from bilingual.filters.pipeline import Pipeline
 
     datasets.disable_progress_bars()
     rng = random.Random(args.seed)

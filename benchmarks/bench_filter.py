@@ -105,7 +105,7 @@ def run(cmd: list[str], cwd=None) -> dict:
 
 
 def opusfilter(stem: Path, out: Path) -> dict:
-    from bilingual.processing.langid import bundled_model_path
+    from bilingual.langid import bundled_model_path
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = {"common": {"output_directory": str(out)},

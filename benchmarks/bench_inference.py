@@ -53,8 +53,8 @@ def build_model(folder: Path, d_model: int, layers: int, vocab: int) -> Path:
 
 
 def make_artifacts(model_dir: Path) -> dict:
-    from bilingual.modeling.ctranslate import _converter
-    from bilingual.modeling.export import _export_fp32, _quantize, copy_side_files
+    from bilingual.inference.ctranslate2 import _converter
+    from bilingual.inference.export import _export_fp32, _quantize, copy_side_files
 
     seconds = {}
     t = time.perf_counter()
@@ -83,7 +83,7 @@ def make_optimum_default_int8(model_dir: Path) -> None:
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    from bilingual.modeling.export import ONNX_FILES, copy_side_files
+    from bilingual.inference.export import ONNX_FILES, copy_side_files
 
     dest = model_dir / OPTIMUM_DEFAULT[2]
     config = AutoQuantizationConfig.avx2(is_static=False, per_channel=False)
@@ -117,7 +117,7 @@ def measure_setting(model_dir, threads: int, beams: int, rounds: int, latency_te
 
     Interleaving puts every backend through the same stretch of machine load, so the ratios against PyTorch
     stay meaningful on a noisy shared machine even when the absolute numbers drift."""
-    from bilingual.modeling.translate import Translator
+    from bilingual.inference.translator import Translator
 
     translators = [(name, Translator(model_dir, backend, subfolder, threads=threads))
                    for name, backend, subfolder in backends]

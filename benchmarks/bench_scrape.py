@@ -73,8 +73,8 @@ class Server:
 
 
 def throughput(pages: int, processes: list[int], repeats: int) -> list[dict]:
-    from bilingual.sources.scraper import crawl
-    from bilingual.sources.scraper_config import SourceConfig
+    from bilingual.sources.web.crawl import crawl
+    from bilingual.sources.web.config import SourceConfig
 
     import resource
 
@@ -118,7 +118,7 @@ def throughput(pages: int, processes: list[int], repeats: int) -> list[dict]:
 
 
 def _control_job(args) -> str:
-    from bilingual.sources.scraper_extract import process_page
+    from bilingual.sources.web.extract import process_page
 
     i, body, raw_dir = args
     body = body.replace(b"</body>", f"<p>{i}</p></body>".encode(), 1)
@@ -151,8 +151,8 @@ def control(pages: int, processes: int) -> dict:
 
 
 def politeness(per_host: int = 8, delay: float = 0.15, crawl_delay: float = 0.3) -> list[dict]:
-    from bilingual.sources.scraper import crawl
-    from bilingual.sources.scraper_config import SourceConfig
+    from bilingual.sources.web.crawl import crawl
+    from bilingual.sources.web.config import SourceConfig
 
     # two hosts crawled at once: 127.0.0.1 (robots.txt with a Crawl-delay above the configured delay)
     # and localhost (another server, robots.txt without one: the configured delay applies)

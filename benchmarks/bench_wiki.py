@@ -2,7 +2,7 @@
 
 Compares, in one run, each configuration in a fresh subprocess:
   baseline   plain mwxml + mwparserfromhell.strip_code, one process (main-namespace, non-redirect pages)
-  ours-1     bilingual.sources.wikidump.iter_documents, processes=1
+  ours-1     bilingual.sources.wikipedia.dump.iter_documents, processes=1
   ours-2     the same, processes=2 (one reader, a pool of parsers)
   ours-ms-2  a multistream re-pack of the same sample + index, processes=2 (stream-offset split)
 Reports pages/s, articles/s, compressed MB/s, the speed-up against the baseline, and peak RSS
@@ -41,7 +41,7 @@ if mode == "baseline":
             articles += 1
             mwparserfromhell.parse(rev.text or "").strip_code()
 else:
-    from bilingual.sources.wikidump import DumpStats, iter_documents
+    from bilingual.sources.wikipedia.dump import DumpStats, iter_documents
     stats = DumpStats()
     for doc in iter_documents(path, index=index, processes=int(mode), stats=stats):
         pass

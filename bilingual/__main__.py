@@ -1,6 +1,6 @@
 """python -m bilingual: the same as the `bilingual` console command."""
 import sys
 
-from .cli import main
+from bilingual.cli import main
 
 sys.exit(main())

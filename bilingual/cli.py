@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_pipeline", "run the whole pipeline on a recipe (default: bundled samples)"),
     "translate": ("translate", "translate text from arguments, stdin or a file"),
     "serve": ("serve", "serve a model over HTTP (FastAPI): /translate, /detect-language, /health, /metrics"),
-    "report": ("bilingual.report", "write report.html (plots, funnel, scores) beside a run's report.json"),
+    "report": ("bilingual.reporting.report", "write report.html (plots, funnel, scores) beside a run's report.json"),
 }
 
 
@@ -132,7 +132,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         return _fail(f"unknown option {unknown[0]!r} before the command (see 'bilingual --help')", 2)
     if opts.version:
-        from . import __version__
+        from bilingual import __version__
 
         print(f"bilingual {__version__}")
         return 0
@@ -152,7 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         hint = f"; did you mean '{close[0]}'?" if close else "; see 'bilingual --help'"
         return _fail(f"unknown command {name!r}{hint}", 2)
     if opts.quiet:
-        from .console import set_quiet
+        from bilingual.console import set_quiet
 
         set_quiet(True)
     try:

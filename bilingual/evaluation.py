@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from . import console, storage
-from .modeling import langtags
-from .modeling.translate import Translator
+from bilingual import console, storage
+from bilingual.modeling import langtags
+from bilingual.inference.translator import Translator
+from bilingual.layout import PARALLEL_SAMPLES
 
 DIRECTIONS = ("bn-en", "en-bn")
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "parallel"
+SAMPLES = PARALLEL_SAMPLES
 # Held out by default: NTREX-128 is an evaluation-only set (professional news translations); the default
 # recipe must not train on it (evaluation sets named in a recipe are removed from training data).
 DEFAULT_TEST = {"en": SAMPLES / "ntrex128" / "newstest2019-src.eng.txt",
@@ -34,7 +35,7 @@ class EvaluationDataError(ValueError):
 def load_pairs(bn=None, en=None, tsv=None, dataset=None, split: str = "test", limit: Optional[int] = None) -> list[dict]:
     """Test pairs as [{bn, en}] from line-aligned files, a Tatoeba-style TSV (en<TAB>bn) or a saved dataset
     folder (`datasets.load_dataset(dir)[split]`, columns bn/en or translation={bn,en}); default NTREX-128."""
-    from .sources import corpora
+    from bilingual.sources.corpora import readers as corpora
 
     try:
         if dataset is not None:

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import LineageRecord, _Record
+from bilingual.schema import LineageRecord, _Record
 
 PARQUET_OPTS = dict(compression="zstd", compression_level=3)
 DEFAULT_SHARD_ROWS = 100_000

@@ -19,10 +19,10 @@ from typing import Any, Callable, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import console, storage
+from bilingual import console, storage
+from bilingual.layout import DEFAULT_PIPELINE_RECIPE, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RECIPE = REPO_ROOT / "recipes" / "pipeline" / "default.yaml"
+DEFAULT_RECIPE = DEFAULT_PIPELINE_RECIPE
 
 
 class _Strict(BaseModel):
@@ -194,7 +194,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     snapshots: list[Path] = []
 
     def collect() -> dict:
-        from .sources import corpora
+        from bilingual.sources.corpora import readers as corpora
 
         rows = []
         for c in recipe.corpora:
@@ -218,7 +218,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     snapshots = [Path(r["snapshot"]) for r in section["sources"] if r.get("kind", "pairs") == "pairs"]
 
     def build() -> dict:
-        from .processing.corpus import build_corpus
+        from bilingual.corpus.build import build_corpus
 
         stats = build_corpus(snapshots, resolve(recipe.filter_recipe), run.out / "dataset",
                              eval_sets=[resolve_eval_set(e) for e in recipe.eval_sets] or None)
@@ -229,7 +229,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     corpus = run.stage("build", build, records_in=section["records_out"], out_key="corpus")
 
     def tokenizer() -> dict:
-        from .modeling.tokenizer import dataset_parquet_files, train_tokenizer_from_parquet
+        from bilingual.modeling.tokenizer import dataset_parquet_files, train_tokenizer_from_parquet
 
         tok = train_tokenizer_from_parquet(dataset_parquet_files(run.out / "dataset", "train"),
                                            run.out / "tokenizer", vocab_size=recipe.tokenizer_vocab_size)
@@ -238,7 +238,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     run.stage("tokenizer", tokenizer, records_in=corpus.get("splits", {}).get("train"))
 
     def train() -> dict:
-        from .modeling.training import load_config, train as train_model
+        from bilingual.modeling.training import load_config, train as train_model
 
         overrides = {"data.dataset_dir": str(run.out / "dataset"), "model.tokenizer": str(run.out / "tokenizer"),
                      "training.output_dir": str(run.out / "train"), **recipe.train_overrides,
@@ -251,7 +251,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     run.stage("train", train, records_in=corpus.get("splits", {}).get("train"), out_key="training")
 
     def evaluate() -> dict:
-        from .evaluation import evaluate_model, load_pairs
+        from bilingual.evaluation import evaluate_model, load_pairs
 
         pairs = load_pairs(dataset=run.out / "dataset", split="test", limit=recipe.eval_max_samples)
         result = evaluate_model(run.out / "model", pairs, num_beams=recipe.eval_num_beams,
@@ -264,7 +264,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     run.stage("evaluate", evaluate, out_key="evaluation")
 
     def export() -> dict:
-        from .modeling.export import export_all
+        from bilingual.inference.export import export_all
 
         return export_all(run.out / "model", quantize=recipe.export_quantize,
                           ctranslate2=recipe.export_ctranslate2,
@@ -273,7 +273,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     run.stage("export", export, out_key="export")
 
     def cards() -> dict:
-        from .cards import write_model_card
+        from bilingual.publishing.cards import write_model_card
 
         path = write_model_card(run.out / "model", run.report, dataset_repo=recipe.dataset_repo,
                                 model_repo=recipe.model_repo)
@@ -283,7 +283,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
 
     if publish:
         def publish_stage() -> dict:
-            from .hub import publish as hub_publish
+            from bilingual.publishing.hub import publish as hub_publish
 
             result = hub_publish(run.out / "dataset", run.out / "model", recipe.dataset_repo, recipe.model_repo,
                                  version=f"v{day.replace('-', '')}", dry_run_dir=run.out / "publish")
@@ -293,7 +293,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
 
     run.report["finished_at"] = datetime.now(timezone.utc).isoformat()
     run.save()
-    from .report import write_report
+    from bilingual.reporting.report import write_report
 
     write_report(run.out)
     return run.report
@@ -303,8 +303,8 @@ def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[
     """Wikipedia dumps → Document snapshots, then linked articles → mined SentencePairs."""
     if not recipe.wikipedia:
         return []
-    from .sources.mine import mine_snapshots
-    from .sources.wikidump import collect_dump
+    from bilingual.mining.wikipedia import mine_snapshots
+    from bilingual.sources.wikipedia.dump import collect_dump
 
     rows, snaps = [], {}
     for w in recipe.wikipedia:

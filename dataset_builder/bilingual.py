@@ -3,7 +3,7 @@
 Configs:
   pairs          SentencePair rows from every `pairs-*.parquet` under the snapshot folders,
                  split train/validation/test by a stable hash of the normalized pair, with pairs
-                 that share a normalized side kept together (`bilingual.dataset.assign_splits`):
+                 that share a normalized side kept together (`bilingual.corpus.dataset.assign_splits`):
                  a side repeated in several pairs never puts one pair in training and another in
                  validation/test. A first pass reads only the bn/en columns to decide this.
   documents_bn   Document rows (lang bn) from `documents-*.parquet`; one train split.
@@ -25,7 +25,7 @@ from typing import Optional
 
 import datasets
 
-from bilingual.dataset import assign_splits
+from bilingual.corpus.dataset import assign_splits
 from bilingual.storage import iter_rows
 
 _DESCRIPTION = "Bangla–English parallel sentence pairs and monolingual documents with provenance."

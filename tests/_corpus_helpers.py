@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from bilingual.sources import corpora
+from bilingual.sources.corpora import readers as corpora
 from bilingual.storage import snapshot_dir
 
 DAY = "2026-11-26"

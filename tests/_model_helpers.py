@@ -21,7 +21,7 @@ SPECIALS = ["</s>", "<unk>", ">>bn<<", ">>en<<"]
 
 def tatoeba_pairs(limit: int | None = None, max_chars: int = 40) -> list[dict]:
     """Short, distinct Tatoeba pairs as {bn, en} dicts, in file order (deterministic)."""
-    from bilingual.sources.corpora import read_tsv
+    from bilingual.sources.corpora.readers import read_tsv
 
     seen, out = set(), []
     for row in read_tsv(TATOEBA):

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from bilingual.sources.scraper_config import SourceConfig
+from bilingual.sources.web.config import SourceConfig
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "html"
 BN_PAGE = SAMPLES / "bn_ukbdnews.com.23646.html"

@@ -9,7 +9,7 @@ import shutil
 import pytest
 from huggingface_hub import ModelCard
 
-from bilingual import cards
+from bilingual.publishing import cards
 from bilingual.commands import card as card_cmd
 from _hub_helpers import built_fixture, copy_tree, sample_report
 

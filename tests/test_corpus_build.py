@@ -10,8 +10,8 @@ import pytest
 import yaml
 from datasets import load_dataset
 
-from bilingual.dataset import assign_splits, load_streaming
-from bilingual.processing.corpus import build_corpus
+from bilingual.corpus.dataset import assign_splits, load_streaming
+from bilingual.corpus.build import build_corpus
 from bilingual.schema import Document, normalize_key
 from bilingual.storage import CorruptShardError, write_records
 from dataset_builder import Bilingual

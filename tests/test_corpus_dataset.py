@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from bilingual.dataset import BilingualDataset, UnreadableRecord, assign_splits, to_row
+from bilingual.corpus.dataset import BilingualDataset, UnreadableRecord, assign_splits, to_row
 from bilingual.schema import normalize_key
 from bilingual.storage import CorruptShardError
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 
-from bilingual.processing.pipeline import Pipeline, RecipeError, load_recipe
-from bilingual.sources import corpora
+from bilingual.filters.pipeline import Pipeline, RecipeError, load_recipe
+from bilingual.sources.corpora import readers as corpora
 
 from _corpus_helpers import pair
 

@@ -5,11 +5,11 @@ import unicodedata
 import numpy as np
 import pytest
 
-from bilingual.processing.dedup import jaccard, lsh_params, minhash_batch
-from bilingual.processing.lm import CharNgramLM
-from bilingual.processing.normalize import normalize_text
-from bilingual.processing.pii import PiiParams, scrub
-from bilingual.processing.quality import numbers, script_share
+from bilingual.filters.steps.dedup import jaccard, lsh_params, minhash_batch
+from bilingual.filters.steps.perplexity import CharNgramLM
+from bilingual.filters.steps.normalize import normalize_text
+from bilingual.filters.steps.pii import PiiParams, scrub
+from bilingual.filters.steps.quality import numbers, script_share
 
 
 def test_normalize_is_lossless_for_bengali():
@@ -84,8 +84,8 @@ def test_char_lm_handles_tiny_inputs(text):
 
 
 def test_langid_memo_gives_same_answers_when_it_overflows():
-    from bilingual.processing.langid import LanguageIdentifier, predict_fast
-    from bilingual.processing.langid_step import LangIdParams, _cached_predict
+    from bilingual.langid import LanguageIdentifier, predict_fast
+    from bilingual.filters.steps.langid import LangIdParams, _cached_predict
 
     model = LanguageIdentifier().model
     texts = ["আমি ভাত খাই।", "I eat rice.", "Ich esse Reis.", "আমি ভাত খাই।", "Je mange du riz."] * 3

@@ -48,7 +48,7 @@ def test_scores_follow_quality():
 def test_dataset_split_and_tsv_and_onnx_backend(tiny_model, pairs, tmp_path):
     import datasets
 
-    from bilingual.modeling.export import export_onnx
+    from bilingual.inference.export import export_onnx
 
     folder = tmp_path / "ds"
     datasets.DatasetDict({"train": datasets.Dataset.from_list(pairs[:4]),

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from _model_helpers import tiny_model, train_pairs  # noqa: F401  (fixtures)
-from bilingual.modeling.ctranslate import convert_ctranslate2
-from bilingual.modeling.export import Reference, UnsupportedModelError
-from bilingual.modeling.translate import MissingArtifactError, Translator
+from bilingual.inference.ctranslate2 import convert_ctranslate2
+from bilingual.inference.export import Reference, UnsupportedModelError
+from bilingual.inference.translator import MissingArtifactError, Translator
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 
 from _model_helpers import tiny_model, train_pairs  # noqa: F401  (fixtures)
 from bilingual.commands import export_onnx as export_cmd
-from bilingual.modeling.export import (ONNX_FILES, ParityError, UnsupportedModelError, export_onnx,
+from bilingual.inference.export import (ONNX_FILES, ParityError, UnsupportedModelError, export_onnx,
                                        weightless_matmuls)
-from bilingual.modeling.translate import Translator
+from bilingual.inference.translator import Translator
 
 SRC = ["আমি অপেক্ষা করবো।", "টম মারা গেছে।", "নিশ্চই!"]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from _hub_helpers import LocalHub, built_fixture, copy_tree, sample_report, tree_bytes
-from bilingual import cards, hub
+from bilingual.publishing import cards
+from bilingual.publishing import hub
 from bilingual.commands import publish as publish_cmd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -275,8 +276,8 @@ def test_ctranslate2_folder_is_published_and_loads_from_the_dry_run(release, tmp
     card shows how to run it, and the dry-run copy translates exactly as the original folder does."""
     import ctranslate2
 
-    from bilingual.modeling.ctranslate import _converter
-    from bilingual.modeling.export import copy_side_files
+    from bilingual.inference.ctranslate2 import _converter
+    from bilingual.inference.export import copy_side_files
 
     model = copy_tree(release["model"], tmp_path / "model")
     assert not any(rel.startswith("ctranslate2/") for a in hub.plan(None, model, version="v1") for _, rel in a.files)

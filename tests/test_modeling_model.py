@@ -11,7 +11,7 @@ from _modeling_helpers import (build_marian_opus, build_mbart50, build_mt5, shar
 from bilingual.modeling import langtags
 from bilingual.modeling.model import PRESETS, HFTransformerModel
 from bilingual.modeling.training import train
-from bilingual.modeling.translate import Translator
+from bilingual.inference.translator import Translator
 
 
 @pytest.fixture(scope="module")

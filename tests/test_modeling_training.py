@@ -16,7 +16,7 @@ from _modeling_helpers import REPO, tatoeba_pairs, tiny_config, write_dataset
 
 from bilingual.modeling.data import DataError, write_splits
 from bilingual.modeling.training import ConfigError, config_from_dict, load_config, score, train
-from bilingual.modeling.translate import Translator
+from bilingual.inference.translator import Translator
 
 PAIRS = tatoeba_pairs(64)
 STEPS, LR = 240, 1.5e-3   # overfitting run: evaluations at 60/120/180/240, the last one sabotaged

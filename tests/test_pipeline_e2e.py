@@ -59,7 +59,7 @@ def test_model_and_tokenizer_load_and_translate(run_dir):
 def test_onnx_model_loads_and_matches_pytorch(run_dir):
     from optimum.onnxruntime import ORTModelForSeq2SeqLM
 
-    from bilingual.modeling.translate import Translator
+    from bilingual.inference.translator import Translator
 
     ORTModelForSeq2SeqLM.from_pretrained(run_dir / "model" / "onnx")
     texts = ["I eat rice.", "Where is the hospital?"]

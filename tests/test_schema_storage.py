@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from bilingual import storage
 from bilingual.schema import Document, LineageRecord, SentencePair, pair_id, validate_rows
-from bilingual.sources import corpora
+from bilingual.sources.corpora import readers as corpora
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bilingual.schema import Document
-from bilingual.sources.scraper import crawl
+from bilingual.sources.web.crawl import crawl
 from bilingual.storage import read_manifest, read_table
 
 from _scrape_helpers import BN_PAGE, EN_PAGE, LocalSite, Reply, config, html

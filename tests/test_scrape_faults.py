@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from bilingual.sources.scraper import crawl
+from bilingual.sources.web.crawl import crawl
 from bilingual.storage import read_manifest, read_table
-from bilingual.sources.scraper_fetch import parse_retry_after
+from bilingual.sources.web.fetch import parse_retry_after
 
 from _scrape_helpers import LocalSite, Reply, config, endless, html, sequence, slow
 
@@ -319,7 +319,7 @@ def test_legacy_single_byte_declaration(tmp_path):
 
 
 def test_decode_html_evidence_order():
-    from bilingual.sources.scraper_fetch import decode_html
+    from bilingual.sources.web.fetch import decode_html
 
     western = '<meta charset="windows-1252"><p>\u201cdéjà vu\u201d</p>'.encode("cp1252")
     # a wrong header charset (the bytes are not UTF-8) gives way to the in-document declaration

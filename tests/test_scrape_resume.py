@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from bilingual.commands.scrape import main as scrape_main
-from bilingual.sources.scraper import crawl
-from bilingual.sources.scraper_config import SourceConfigError, load_source
+from bilingual.sources.web.crawl import crawl
+from bilingual.sources.web.config import SourceConfigError, load_source
 from bilingual.storage import read_manifest, read_table
 
 from _scrape_helpers import BN_PAGE, EN_PAGE, LocalSite, Reply, html

@@ -25,7 +25,7 @@ def run_cli(args, **kw):
 
 @pytest.fixture(scope="module")
 def translator(tiny_model):
-    from bilingual.modeling.translate import Translator
+    from bilingual.inference.translator import Translator
 
     return Translator(tiny_model)
 

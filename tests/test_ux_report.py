@@ -16,8 +16,8 @@ import pytest
 
 from _ux_helpers import read_pairs
 
-from bilingual import report as report_mod
-from bilingual.report import bengali_font, write_report
+from bilingual.reporting import report as report_mod
+from bilingual.reporting.report import bengali_font, write_report
 
 CHROMIUM_HINT = "headless Chromium is needed: apt-get install -y chromium"
 

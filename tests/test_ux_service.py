@@ -69,7 +69,7 @@ def server(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_translator(tiny_model):
-    from bilingual.modeling.translate import Translator
+    from bilingual.inference.translator import Translator
 
     return Translator(tiny_model, backend="onnx")
 
@@ -215,7 +215,7 @@ def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path
     model call per request and the same translations as the library."""
     import uvicorn
 
-    from bilingual.modeling.translate import Translator
+    from bilingual.inference.translator import Translator
     from bilingual.service import ServiceConfig, create_app, load_translator
 
     plain = tmp_path / "model"
@@ -261,8 +261,8 @@ def in_process_server(app):
 def test_ctranslate2_backend_serves_what_the_library_translates(tiny_model, tmp_path):
     """`--backend ctranslate2` serves the converted model (batched) and says so in /health; a model without
     the conversion is refused with the command that makes it."""
-    from bilingual.modeling.ctranslate import convert_ctranslate2
-    from bilingual.modeling.translate import MissingArtifactError, Translator
+    from bilingual.inference.ctranslate2 import convert_ctranslate2
+    from bilingual.inference.translator import MissingArtifactError, Translator
     from bilingual.service import ServiceConfig, create_app, load_translator
 
     model = tmp_path / "model"

@@ -9,9 +9,9 @@ import pytest
 from bilingual import storage
 from bilingual.commands.align import main as align_main
 from bilingual.commands.mine import main as mine_main
-from bilingual.sources.align import (Aligner, Lexicon, evaluate, make_comparable, parallel_pairs, tico_documents)
-from bilingual.sources.mine import read_pairs
-from bilingual.sources.wikidump import collect_dump
+from bilingual.mining.align import (Aligner, Lexicon, evaluate, make_comparable, parallel_pairs, tico_documents)
+from bilingual.mining.wikipedia import read_pairs
+from bilingual.sources.wikipedia.dump import collect_dump
 from _wiki_helpers import BN40, EN, OVERLAP, SAMPLES
 
 HELD_OUT = ["Wikinews_1", "Wikinews_3", "wiki_11", "wiki_29", "Wikipedia_handpicked_7"]

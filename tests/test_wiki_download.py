@@ -15,7 +15,7 @@ import pytest
 
 from bilingual import storage
 from bilingual.commands.download_wiki import main as download_main
-from bilingual.sources.download import dumpstatus_for
+from bilingual.sources.wikipedia.download import dumpstatus_for
 from _wiki_helpers import BN40, SAMPLES, make_multistream, xml_bytes
 
 WIKI, DATE = "bnwiki", "20230501"

@@ -12,7 +12,7 @@ import pytest
 from bilingual import storage
 from bilingual.commands.collect_wiki import main as collect_main
 from bilingual.schema import Document
-from bilingual.sources.wikidump import (LICENSE, DumpReadError, DumpStats, collect_dump, iter_documents,
+from bilingual.sources.wikipedia.dump import (LICENSE, DumpReadError, DumpStats, collect_dump, iter_documents,
                                         read_dump_info)
 from _wiki_helpers import BN40, EN, make_multistream, split_pages, xml_bytes
 

@@ -7,8 +7,8 @@ import re
 import mwparserfromhell
 import pytest
 
-from bilingual.sources.wikidump import iter_raw_pages, read_dump_info
-from bilingual.sources.wikitext import Namespaces, WikitextCleaner, strip_templates
+from bilingual.sources.wikipedia.dump import iter_raw_pages, read_dump_info
+from bilingual.sources.wikipedia.wikitext import Namespaces, WikitextCleaner, strip_templates
 from _wiki_helpers import BN40, EN
 
 WORD_RE = re.compile(r"[\u0980-\u09FF\u200c\u200d]{2,}|[A-Za-z]{3,}")

@@ -1,5 +1,5 @@
 """`align`: align two files of sentences (one per line): bn_index<TAB>en_index<TAB>score, 0-based;
-an n–m link joins its indices with commas. The method is described in bilingual/sources/align.py."""
+an n–m link joins its indices with commas. The method is described in bilingual/mining/align.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from ..console import set_quiet, summary
-from ..storage import write_text
+from bilingual.console import set_quiet, summary
+from bilingual.storage import write_text
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     set_quiet(args.quiet)
-    from ..sources.align import Aligner, Lexicon, default_lexicon, format_links
+    from bilingual.mining.align import Aligner, Lexicon, default_lexicon, format_links
     try:
         bn = Path(args.bn).read_text(encoding="utf-8").splitlines()
         en = Path(args.en).read_text(encoding="utf-8").splitlines()

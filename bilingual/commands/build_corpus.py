@@ -1,7 +1,7 @@
 """`build`: raw snapshots → builder → filter recipe → processed Parquet dataset + card + stats.
 
 With no --snapshot, snapshots the bundled samples first (Tatoeba TSV, TICO-19 TMX) with
-bilingual.sources.corpora, so `python scripts/build_corpus.py` works out of the box.
+bilingual.sources.corpora.readers, so `python scripts/build_corpus.py` works out of the box.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .. import console
+from bilingual import console
+from bilingual.layout import DEFAULT_FILTER_RECIPE, PARALLEL_SAMPLES, REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "data" / "samples" / "parallel"
+SAMPLES = PARALLEL_SAMPLES
 DEFAULT_EVAL_SETS = [
     f"{SAMPLES}/opus100/opus100.en-bn-test.bn",
     f"{SAMPLES}/ntrex128/newstest2019-ref.ben.txt,{SAMPLES}/ntrex128/newstest2019-src.eng.txt",
@@ -23,8 +23,8 @@ DEFAULT_EVAL_SETS = [
 
 def snapshot_samples(root: Path, day: Optional[str] = None) -> list[Path]:
     """Snapshot the bundled Tatoeba TSV and TICO-19 TMX into `root/raw/<day>/<source>/`."""
-    from ..sources import corpora
-    from ..storage import snapshot_dir
+    from bilingual.sources.corpora import readers as corpora
+    from bilingual.storage import snapshot_dir
 
     out = []
     for source, path, reader, lic in (
@@ -41,8 +41,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="build_corpus", description=__doc__.splitlines()[0])
     ap.add_argument("--snapshot", action="append", type=Path, default=[],
                     help="raw snapshot folder (repeatable; any folder above snapshots works). Default: bundled samples")
-    ap.add_argument("--root", type=Path, default=REPO / "data", help="data root for raw/ and processed/ (default data/)")
-    ap.add_argument("--recipe", default=str(REPO / "recipes" / "filters" / "default.yaml"))
+    ap.add_argument("--root", type=Path, default=REPO_ROOT / "data", help="data root for raw/ and processed/ (default data/)")
+    ap.add_argument("--recipe", default=str(DEFAULT_FILTER_RECIPE))
     ap.add_argument("--output-dir", type=Path, help="default: <root>/processed/<version>")
     ap.add_argument("--version", default="v1")
     ap.add_argument("--num-proc", type=int, default=1)
@@ -55,10 +55,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
 
-    from ..processing.corpus import build_corpus
-    from ..processing.pipeline import RecipeError
-    from ..sources.corpora import CorpusFormatError
-    from ..storage import CorruptShardError, processed_dir
+    from bilingual.corpus.build import build_corpus
+    from bilingual.filters.pipeline import RecipeError
+    from bilingual.sources.corpora.readers import CorpusFormatError
+    from bilingual.storage import CorruptShardError, processed_dir
 
     try:
         snapshots = args.snapshot or snapshot_samples(args.root)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import cards, console
+from bilingual import console
+from bilingual.publishing import cards
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Optional
 
-from ..console import set_quiet, summary
-from ..sources.langlinks import SqlFormatError
-from ..sources.wikidump import DumpReadError, collect_dump
+from bilingual.console import set_quiet, summary
+from bilingual.sources.wikipedia.langlinks import SqlFormatError
+from bilingual.sources.wikipedia.dump import DumpReadError, collect_dump
 
 
 def main(argv: Optional[list[str]] = None) -> int:

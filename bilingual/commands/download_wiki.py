@@ -9,8 +9,8 @@ from typing import Optional
 
 import requests
 
-from ..console import set_quiet, summary
-from ..sources.download import DEFAULT_BASE, DownloadError, download_dump
+from bilingual.console import set_quiet, summary
+from bilingual.sources.wikipedia.download import DEFAULT_BASE, DownloadError, download_dump
 
 
 def main(argv: Optional[list[str]] = None) -> int:

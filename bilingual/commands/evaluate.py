@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import console
-from ..evaluation import DIRECTIONS, EvaluationDataError, evaluate_model, load_pairs
-from ..modeling.translate import BACKENDS, MissingArtifactError
+from bilingual import console
+from bilingual.evaluation import DIRECTIONS, EvaluationDataError, evaluate_model, load_pairs
+from bilingual.inference.translator import BACKENDS, MissingArtifactError
 
 
 def build_parser() -> argparse.ArgumentParser:

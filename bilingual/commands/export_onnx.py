@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from .. import console, storage
-from ..modeling.export import ExportError, export_all
-from ..modeling.translate import MissingArtifactError
+from bilingual import console, storage
+from bilingual.inference.export import ExportError, export_all
+from bilingual.inference.translator import MissingArtifactError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     console.set_quiet(args.quiet)
     sample = None
     if args.sample:
-        from ..evaluation import EvaluationDataError, load_pairs
+        from bilingual.evaluation import EvaluationDataError, load_pairs
 
         try:
             sample = load_pairs(tsv=args.sample)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .. import console
+from bilingual import console
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -22,9 +22,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
 
-    from ..processing.pipeline import Pipeline, RecipeError
-    from ..sources.corpora import CorpusFormatError
-    from ..storage import CorruptShardError
+    from bilingual.filters.pipeline import Pipeline, RecipeError
+    from bilingual.sources.corpora.readers import CorpusFormatError
+    from bilingual.storage import CorruptShardError
 
     try:
         pipeline = Pipeline.from_recipe(args.recipe, num_proc=args.num_proc)  # validated before any reading

@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .. import console
+from bilingual import console
 
 
 def migrate(input_dir: Path, output_dir: Path, source: Optional[str] = None) -> dict:
     """Write `output_dir/pairs-*.parquet`, `documents-*.parquet` and `unreadable.json`; return counts."""
     import tempfile
 
-    from ..dataset import BilingualDataset
-    from ..storage import write_json
+    from bilingual.corpus.dataset import BilingualDataset
+    from bilingual.storage import write_json
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
-    from ..storage import CorruptShardError
+    from bilingual.storage import CorruptShardError
 
     if not args.input_dir.exists():
         print(f"migrate: error: {args.input_dir}: no such folder", file=sys.stderr)

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Optional
 
-from ..console import set_quiet, summary
-from ..sources.langlinks import SqlFormatError
-from ..storage import CorruptShardError
+from bilingual.console import set_quiet, summary
+from bilingual.sources.wikipedia.langlinks import SqlFormatError
+from bilingual.storage import CorruptShardError
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     set_quiet(args.quiet)
-    from ..sources.mine import mine_snapshots
+    from bilingual.mining.wikipedia import mine_snapshots
     try:
         s = mine_snapshots(args.bn_snapshot, args.en_snapshot, args.links, args.output_dir, day=args.date,
                            redirects=args.redirects, threshold=args.threshold, force=args.force)

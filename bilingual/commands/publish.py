@@ -9,9 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from .. import console, hub
+from bilingual import console
+from bilingual.publishing import hub
+from bilingual.layout import DEFAULT_PUBLISH_RECIPE
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "pipeline" / "publish.yaml"
+DEFAULT_CONFIG = DEFAULT_PUBLISH_RECIPE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from .. import console
+from bilingual import console
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     console.set_quiet(args.quiet)
-    from .. import workflow
+    from bilingual import workflow
 
     out = args.output_dir or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     overrides = {"training.max_steps": args.max_steps} if args.max_steps is not None else {}

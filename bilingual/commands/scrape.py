@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from .. import console
-from ..sources.scraper import crawl
-from ..sources.scraper_config import SourceConfigError, load_source
+from bilingual import console
+from bilingual.sources.web.crawl import crawl
+from bilingual.sources.web.config import SourceConfigError, load_source
 
 
 def build_parser() -> argparse.ArgumentParser:

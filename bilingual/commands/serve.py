@@ -9,7 +9,7 @@ import argparse
 import logging
 from typing import Optional
 
-from ..modeling.translate import BACKENDS
+from bilingual.inference.translator import BACKENDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     import uvicorn
 
-    from ..service import ServiceConfig, create_app, load_translator
+    from bilingual.service import ServiceConfig, create_app, load_translator
 
     if args.threads is not None and args.threads < 1:
         raise ValueError("--threads must be at least 1")

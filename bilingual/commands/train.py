@@ -23,11 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..console import set_quiet, summary
+    from bilingual.console import set_quiet, summary
 
     set_quiet(args.quiet)
-    from ..modeling.data import DataError
-    from ..modeling.training import ConfigError, load_config, train
+    from bilingual.modeling.data import DataError
+    from bilingual.modeling.training import ConfigError, load_config, train
 
     overrides = list(args.overrides)
     if args.dataset_dir:

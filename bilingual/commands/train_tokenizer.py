@@ -24,11 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..console import set_quiet, summary
+    from bilingual.console import set_quiet, summary
 
     set_quiet(args.quiet)
-    from ..modeling.tokenizer import dataset_parquet_files, train_tokenizer_from_parquet
-    from ..storage import CorruptShardError
+    from bilingual.modeling.tokenizer import dataset_parquet_files, train_tokenizer_from_parquet
+    from bilingual.storage import CorruptShardError
 
     start = time.perf_counter()
     try:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..modeling.langtags import LANGS
+from bilingual.modeling.langtags import LANGS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def read_segments(args) -> list[str]:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quiet:
-        from ..console import set_quiet
+        from bilingual.console import set_quiet
 
         set_quiet(True)
     tgt = args.tgt or ("en" if args.src == "bn" else "bn")
@@ -70,8 +70,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise FileNotFoundError(f"--model {model}: no config.json there (not a saved model folder)")
     segments = read_segments(args)
 
-    from ..console import progress
-    from ..modeling.translate import Translator
+    from bilingual.console import progress
+    from bilingual.inference.translator import Translator
 
     start = time.perf_counter()
     translator = Translator(model, backend=args.backend)
@@ -91,7 +91,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     finished = time.perf_counter()
     text = "".join(line + "\n" for line in out)
     if args.output:
-        from ..storage import write_text
+        from bilingual.storage import write_text
 
         write_text(args.output, text)
     else:
@@ -108,7 +108,7 @@ def _summary_to_stderr(rows: dict) -> None:
     """The closing summary goes to stderr so stdout carries only translations (pipes stay clean)."""
     from rich.console import Console
 
-    from .. import console
+    from bilingual import console
 
     saved = console.console
     console.console = Console(stderr=True, highlight=False)

@@ -17,7 +17,7 @@ import random
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from . import langtags
+from bilingual.modeling import langtags
 
 REQUIRED_COLUMNS = ("bn", "en")
 SPLITS = ("train", "validation", "test")
@@ -284,7 +284,7 @@ def write_splits(dataset_dir, splits: dict) -> Path:
     layout `load_splits` reads (used by tests, benchmarks and quick experiments on small TSVs)."""
     import pyarrow as pa
 
-    from ..storage import write_table
+    from bilingual.storage import write_table
 
     root = Path(dataset_dir) / "dataset"
     root.mkdir(parents=True, exist_ok=True)
@@ -295,7 +295,7 @@ def write_splits(dataset_dir, splits: dict) -> Path:
 
 def read_tsv_pairs(path, limit: Optional[int] = None) -> list[dict]:
     """(en, bn) rows of a Tatoeba-style TSV as {id, bn, en} dicts, first `limit` unique pairs."""
-    from ..schema import pair_id
+    from bilingual.schema import pair_id
 
     rows, seen = [], set()
     with open(path, encoding="utf-8") as fh:

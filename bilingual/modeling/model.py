@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import langtags
+from bilingual.modeling import langtags
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class HFTransformerModel:
         out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        from ..storage import write_json
+        from bilingual.storage import write_json
 
         write_json(out / "bilingual_model.json", {**self.describe(), "source": self.source})
         return out

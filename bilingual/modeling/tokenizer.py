@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from .langtags import LANGS, TARGET_TAGS
+from bilingual.modeling.langtags import LANGS, TARGET_TAGS
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, EOS, UNK] + [TARGET_TAGS[lang] for lang in LANGS]
@@ -104,7 +104,7 @@ def wrap(tok):
 
 def parquet_texts(files: Sequence, columns: Sequence[str] = LANGS, batch_size: int = 10_000):
     """A re-iterable stream of the bn and en texts of Parquet shards (flat memory)."""
-    from ..storage import iter_rows
+    from bilingual.storage import iter_rows
 
     files = [Path(f) for f in files]
     missing = [str(f) for f in files if not f.exists()]
@@ -133,7 +133,7 @@ def dataset_parquet_files(dataset_dir, split: str = "train") -> list[Path]:
     root = Path(dataset_dir)
     if (root / "dataset").is_dir():
         root = root / "dataset"
-    from .data import split_files
+    from bilingual.modeling.data import split_files
 
     files = split_files(root, split)
     if not files:

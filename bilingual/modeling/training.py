@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import data as data_mod
-from .model import PRESETS, HFTransformerModel, generate_texts
+from bilingual.modeling import data as data_mod
+from bilingual.modeling.model import PRESETS, HFTransformerModel, generate_texts
 
 RUN_META = "bilingual_run.json"
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -475,7 +475,7 @@ def _tokenizer_for(cfg: TrainConfig, out: Path, splits):
     """A given tokenizer, the run's own (when resuming), or one trained now on the train split."""
     from transformers import AutoTokenizer
 
-    from .tokenizer import dataset_parquet_files, train_tokenizer, train_tokenizer_from_parquet
+    from bilingual.modeling.tokenizer import dataset_parquet_files, train_tokenizer, train_tokenizer_from_parquet
 
     if cfg.model.tokenizer:
         return AutoTokenizer.from_pretrained(cfg.model.tokenizer)
@@ -661,7 +661,7 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
              "gradient_accumulation_steps": t.gradient_accumulation_steps,
              "mean_sentences_per_batch": (len(train_ds) / len(batch_sampler)) if batch_sampler else d.batch_size}
     if args.should_save:
-        from ..storage import write_json
+        from bilingual.storage import write_json
 
         write_json(out / RUN_META, {"fingerprint": fingerprint, "config": cfg.to_dict(), "hyperparameters": hyper})
 
@@ -672,7 +672,7 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
     trainer.save_model(str(out))
     if args.should_save:
         hf.tokenizer.save_pretrained(str(out))
-        from ..storage import write_json
+        from bilingual.storage import write_json
 
         best = trainer.state.best_model_checkpoint
         result = {
@@ -725,6 +725,6 @@ def _materialize(ds):
 
 
 def _quiet() -> bool:
-    from ..console import quiet
+    from bilingual.console import quiet
 
     return quiet()

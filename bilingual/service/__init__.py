@@ -1,5 +1,5 @@
 """HTTP translation service (FastAPI + uvicorn): see app.py; `bilingual serve` starts it."""
 
-from .app import ServiceConfig, create_app, load_translator
+from bilingual.service.app import ServiceConfig, create_app, load_translator
 
 __all__ = ["ServiceConfig", "create_app", "load_translator"]

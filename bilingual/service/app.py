@@ -20,9 +20,9 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..modeling.langtags import LANGS
-from .batching import Batcher
-from .metrics import Metrics
+from bilingual.modeling.langtags import LANGS
+from bilingual.service.batching import Batcher
+from bilingual.service.metrics import Metrics
 
 log = logging.getLogger("bilingual.service")
 
@@ -89,7 +89,7 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     if "bilingual" not in out:
-        from .. import __version__
+        from bilingual import __version__
 
         out["bilingual"] = __version__
     return out
@@ -125,7 +125,7 @@ def create_app(translator, config: Optional[ServiceConfig] = None, langid=None, 
 
     if langid is None:
         try:
-            from ..processing.langid import LanguageIdentifier
+            from bilingual.langid import LanguageIdentifier
 
             langid = LanguageIdentifier()
         except Exception as exc:  # the service still translates without it
@@ -149,7 +149,7 @@ def create_app(translator, config: Optional[ServiceConfig] = None, langid=None, 
     check_tokenizer = copy.deepcopy(translator.tokenizer)
 
     def check_tokens(texts: list[str], src: str, tgt: str) -> None:
-        from ..modeling.langtags import prepare_sources
+        from bilingual.modeling.langtags import prepare_sources
 
         sources = prepare_sources(texts, src, tgt, check_tokenizer)
         for i, ids in enumerate(check_tokenizer(sources)["input_ids"]):
@@ -253,7 +253,7 @@ def load_translator(model_dir, backend: Optional[str] = None, threads: Optional[
     ONNX export (model_dir/onnx) is used when present, else the PyTorch model, with a log line saying so.
     `threads` caps the model's intra-op threads (ONNX Runtime's default pool spins on every core, which hurts
     on a shared or small machine)."""
-    from ..modeling.translate import Translator
+    from bilingual.inference.translator import Translator
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():

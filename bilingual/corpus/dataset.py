@@ -1,0 +1,369 @@
+"""`BilingualDataset`: the old in-memory class's name, now a thin layer over `datasets`.
+
+Loads Parquet, JSONL, TSV, TMX and line-aligned files (and the record shapes earlier bn–en
+tooling wrote) into an Arrow-backed `datasets.Dataset` through a generator, so memory stays flat;
+filters/maps/splits with `datasets`; saves zstd Parquet shards; streams rows without loading them.
+
+Record shapes understood (`to_row`):
+  {"bn", "en"} · {"src", "tgt", "src_lang", "tgt_lang"} · {"en_text", "bn_text"} ·
+  {"translation": {"bn", "en"}} (OPUS/HF style) · monolingual {"text", "lang"}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from bilingual.schema import normalize_key, pair_id, sha256_text
+from bilingual.storage import CorruptShardError
+
+PAIR_COLUMNS = ("id", "bn", "en", "source", "provenance", "score", "license")
+DOC_COLUMNS = ("id", "lang", "text", "source", "license")
+
+
+class UnreadableRecord(ValueError):
+    pass
+
+
+def to_row(record: Any, source: str = "legacy", license: str = "unknown") -> dict:
+    """One legacy record → a pair row (PAIR_COLUMNS) or a document row (DOC_COLUMNS, has 'text')."""
+    if not isinstance(record, dict):
+        raise UnreadableRecord(f"not an object: {type(record).__name__}")
+    r = record
+    bn = en = None
+    if "translation" in r and isinstance(r["translation"], dict):
+        bn, en = r["translation"].get("bn"), r["translation"].get("en")
+    elif "bn" in r and "en" in r:
+        bn, en = r["bn"], r["en"]
+    elif "bn_text" in r and "en_text" in r:
+        bn, en = r["bn_text"], r["en_text"]
+    elif {"src", "tgt", "src_lang", "tgt_lang"} <= r.keys():
+        langs = {str(r["src_lang"]).split("_")[0].lower(): r["src"], str(r["tgt_lang"]).split("_")[0].lower(): r["tgt"]}
+        if set(langs) != {"bn", "en"}:
+            raise UnreadableRecord(f"src_lang/tgt_lang are {r['src_lang']!r}/{r['tgt_lang']!r}, not bn and en")
+        bn, en = langs["bn"], langs["en"]
+    elif "text" in r:
+        lang = str(r.get("lang") or "").split("_")[0].lower()
+        if lang not in ("bn", "en"):
+            raise UnreadableRecord(f"monolingual record without lang bn/en (lang={r.get('lang')!r})")
+        text = r["text"]
+        if not isinstance(text, str) or not text.strip():
+            raise UnreadableRecord("empty text")
+        return {"id": str(r.get("id") or sha256_text(lang + "\t" + text)[:16]), "lang": lang, "text": text,
+                "source": str(r.get("source") or source), "license": str(r.get("license") or license)}
+    else:
+        raise UnreadableRecord(f"unknown record shape with keys {sorted(r)}")
+    if not isinstance(bn, str) or not isinstance(en, str) or not bn.strip() or not en.strip():
+        raise UnreadableRecord("empty or non-text bn/en")
+    prov = r.get("provenance")
+    if isinstance(prov, dict):
+        prov = json.dumps(prov, ensure_ascii=False, sort_keys=True)
+    score = r.get("score")
+    return {"id": str(r.get("id") or pair_id(bn, en)), "bn": bn, "en": en, "source": str(r.get("source") or source),
+            "provenance": prov if isinstance(prov, str) else "{}",
+            "score": float(score) if isinstance(score, (int, float)) else None,
+            "license": str(r.get("license") or license)}
+
+
+def _records(path: Path) -> Iterator[dict]:
+    """Raw records of one file, by extension. Aligned text is given as 'x.bn' (with 'x.en' beside it)."""
+    from bilingual.sources.corpora import readers as corpora
+
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        from bilingual.storage import iter_rows
+
+        yield from iter_rows([path])
+    elif name.endswith((".jsonl", ".ndjson")):
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as err:
+                        yield {"__error__": f"line {lineno}: invalid JSON ({err.msg})"}
+    elif name.endswith(".json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        yield from (data if isinstance(data, list) else data.get("data", [data]))
+    elif name.endswith(".tsv"):
+        yield from corpora.read_tsv(path, source=path.stem, license="unknown")
+    elif name.endswith(".tmx"):
+        yield from corpora.read_tmx(path, source=path.stem, license="unknown")
+    elif name.endswith(".bn") or name.endswith(".en"):
+        stem = path.with_suffix("")
+        yield from corpora.read_aligned(Path(f"{stem}.bn"), Path(f"{stem}.en"), source=stem.name, license="unknown")
+    else:
+        raise UnreadableRecord(f"{path}: unknown file type (expected .parquet .jsonl .json .tsv .tmx or .bn/.en)")
+
+
+def read_any(path, source: Optional[str] = None, errors: Optional[list] = None) -> Iterator[dict]:
+    """Normalized rows of a file; unreadable records are appended to `errors` (or raise).
+
+    `"BN_FILE,EN_FILE"` names two line-aligned files with any names (e.g. NTREX's .ben.txt/.eng.txt)."""
+    if isinstance(path, str) and "," in path:
+        from bilingual.sources.corpora.readers import read_aligned
+
+        bn_file, en_file = path.split(",", 1)
+        yield from read_aligned(bn_file, en_file, source=source or Path(bn_file).stem, license="unknown")
+        return
+    path = Path(path)
+    for i, rec in enumerate(_records(path), 1):
+        try:
+            if isinstance(rec, dict) and "__error__" in rec:
+                raise UnreadableRecord(rec["__error__"])
+            yield to_row(rec, source=source or path.stem)
+        except UnreadableRecord as err:
+            if errors is None:
+                raise UnreadableRecord(f"{path}: record {i}: {err}") from None
+            errors.append({"file": str(path), "record": i, "error": str(err)})
+
+
+def read_text_lines(path, side: str = "text") -> Iterator[str]:
+    """Monolingual training text: one line per sentence, or a Parquet/JSONL with `text` (or `side`)."""
+    path = Path(path)
+    if path.suffix in (".parquet", ".jsonl"):
+        for row in _records(path):
+            t = row.get("text") or row.get(side)
+            if t:
+                yield from (line for line in t.split("\n") if line.strip())
+    else:
+        with open(path, encoding="utf-8") as f:
+            yield from (line.rstrip("\n") for line in f if line.strip())
+
+
+def _expand(paths) -> list[Path]:
+    out = []
+    for p in [paths] if isinstance(paths, (str, Path)) else paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")
+                              and not q.name.endswith(".en") and q.name != "manifest.parquet"
+                              and not q.name.startswith("quarantine")))
+        elif p.name.endswith(".en") and Path(str(p)[:-3] + ".bn").exists():
+            continue  # read once, through its .bn partner
+        else:
+            out.append(p)
+    return out
+
+
+class BilingualDataset:
+    """Parallel bn–en pairs (or monolingual documents) backed by a `datasets.Dataset`.
+
+    `unreadable` lists records/files that could not be read (file, record, error)."""
+
+    def __init__(self, dataset, unreadable: Optional[list] = None):
+        self.dataset = dataset
+        self.unreadable = unreadable or []
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, paths, source: Optional[str] = None, monolingual: bool = False,
+             cache_dir: Optional[Path] = None) -> "BilingualDataset":
+        """Load files/folders (any supported format, mixed); pairs by default, documents if `monolingual`."""
+        from datasets import Dataset, Features, Value
+
+        files = _expand(paths)
+        errors: list = []
+        for f in files:
+            if f.name.endswith(".parquet"):
+                _check_parquet(f)
+        fast = _arrow_native(files, monolingual)
+        if fast is not None:  # our own Parquet shards: Arrow → Arrow, no Python rows
+            return cls(fast(cache_dir), errors)
+
+        def gen():
+            for f in files:
+                try:
+                    for row in read_any(f, source=source, errors=errors):
+                        if ("text" in row) == monolingual:
+                            yield row
+                except (UnreadableRecord, ValueError, OSError) as err:
+                    if isinstance(err, CorruptShardError):
+                        raise
+                    errors.append({"file": str(f), "record": None, "error": str(err)})
+
+        cols = DOC_COLUMNS if monolingual else PAIR_COLUMNS
+        feats = Features({c: Value("float64" if c == "score" else "string") for c in cols})
+        ds = Dataset.from_generator(gen, features=feats, cache_dir=str(cache_dir) if cache_dir else None,
+                                    keep_in_memory=False, gen_kwargs=None)
+        if len(ds) == 0 and not files:
+            raise FileNotFoundError(f"no input files in {paths}")
+        return cls(ds, errors)
+
+    @classmethod
+    def from_records(cls, records: list[dict], **kw) -> "BilingualDataset":
+        from datasets import Dataset
+
+        rows, errors = [], []
+        for i, r in enumerate(records, 1):
+            try:
+                rows.append(to_row(r, **kw))
+            except UnreadableRecord as err:
+                errors.append({"file": None, "record": i, "error": str(err)})
+        return cls(Dataset.from_list(rows), errors)
+
+    # ------------------------------------------------------------ datasets operations
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        return iter(self.dataset)
+
+    def filter(self, fn: Callable, **kw) -> "BilingualDataset":
+        return BilingualDataset(self.dataset.filter(fn, **kw), self.unreadable)
+
+    def map(self, fn: Callable, **kw) -> "BilingualDataset":
+        return BilingualDataset(self.dataset.map(fn, **kw), self.unreadable)
+
+    def split(self, validation: float = 0.02, test: float = 0.02) -> dict[str, "BilingualDataset"]:
+        """Deterministic train/validation/test with no shared side across splits (`assign_splits`)."""
+        labels = assign_splits(self.dataset["bn"], self.dataset["en"], validation, test)
+        col = self.dataset.add_column("_split", labels)
+        return {s: BilingualDataset(col.filter(lambda b: [v == s for v in b["_split"]], batched=True)
+                                    .remove_columns("_split")) for s in ("train", "validation", "test")}
+
+    def save(self, folder, prefix: str = "train", shard_rows: int = 100_000) -> list[Path]:
+        from bilingual.filters.pipeline import write_shards
+
+        return write_shards(self.dataset, Path(folder), prefix, shard_rows)
+
+    def stream(self, batch_size: int = 1000) -> Iterator[dict]:
+        """Rows one at a time, read batch by batch from the Arrow files (no full load)."""
+        for batch in self.dataset.iter(batch_size=batch_size):
+            keys = list(batch)
+            for values in zip(*(batch[k] for k in keys)):
+                yield dict(zip(keys, values))
+
+
+def _arrow_native(files: list[Path], monolingual: bool):
+    """A loader for inputs that are all Parquet already in our column shape (pairs with bn/en and
+    the PAIR_COLUMNS, or documents), read by `Dataset.from_parquet` in C++; None otherwise."""
+    import pyarrow.parquet as pq
+
+    if not files or not all(f.name.endswith(".parquet") for f in files):
+        return None
+    need = set(DOC_COLUMNS if monolingual else PAIR_COLUMNS)
+    if not all(need <= set(pq.read_schema(f).names) for f in files):
+        return None
+
+    def load(cache_dir):
+        from datasets import Dataset, Features, Value
+
+        feats = Features({c: Value("float64" if c == "score" else "string") for c in
+                          (DOC_COLUMNS if monolingual else PAIR_COLUMNS)})
+        ds = Dataset.from_parquet([str(f) for f in files], columns=list(feats), features=feats,
+                                  cache_dir=str(cache_dir) if cache_dir else None)
+        if monolingual:
+            ds = ds.filter(lambda b: [lang in ("bn", "en") for lang in b["lang"]], batched=True)
+        return ds
+
+    return load
+
+
+def _check_parquet(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError) as err:
+        raise CorruptShardError(f"{path}: not a readable Parquet file ({err}); delete or re-create it") from err
+
+
+def _key_hash(text: str) -> int:
+    import xxhash
+
+    return xxhash.xxh64_intdigest(text.encode("utf-8"))
+
+
+def assign_splits(bn, en, validation: float = 0.02, test: float = 0.02) -> list[str]:
+    """Deterministic train/validation/test for pairs, with no normalized side in two splits.
+
+    Pairs that share a normalized bn or en side are linked; each connected group goes to ONE split,
+    chosen by the stable hash of its smallest normalized-pair key (so adding unrelated pairs never
+    moves a group). Vectorized label propagation over the side→pair graph (numpy)."""
+    import numpy as np
+
+    kb = [normalize_key(t) for t in bn]
+    ke = [normalize_key(t) for t in en]
+    n = len(kb)
+    pair_h = np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=n)
+    hb = np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=n)
+    he = np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=n)
+    return _splits_from_hashes(pair_h, hb, he, validation, test).tolist()
+
+
+def assign_splits_dataset(ds, validation: float = 0.02, test: float = 0.02, batch_size: int = 10_000):
+    """`assign_splits` over a datasets.Dataset read batch by batch: memory is three 64-bit
+    hashes per row, not the texts. Returns a numpy array of split names."""
+    import numpy as np
+
+    ph, hb, he = [], [], []
+    for batch in ds.select_columns(["bn", "en"]).iter(batch_size=batch_size):
+        kb = [normalize_key(t) for t in batch["bn"]]
+        ke = [normalize_key(t) for t in batch["en"]]
+        ph.append(np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=len(kb)))
+        hb.append(np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=len(kb)))
+        he.append(np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=len(kb)))
+    if not ph:
+        return np.array([], dtype=object)
+    return _splits_from_hashes(np.concatenate(ph), np.concatenate(hb), np.concatenate(he), validation, test)
+
+
+def _splits_from_hashes(pair_h, hb, he, validation: float, test: float):
+    import numpy as np
+
+    if len(pair_h) == 0:
+        return np.array([], dtype=object)
+    _, nb = np.unique(hb, return_inverse=True)
+    _, ne = np.unique(he, return_inverse=True)
+    # nodes: bn sides then en sides; each pair is an edge; propagate the minimum label to a fixed point
+    ne = ne + nb.max() + 1
+    label = np.arange(ne.max() + 1)
+    while True:
+        m = np.minimum(label[nb], label[ne])
+        new = label.copy()
+        np.minimum.at(new, nb, m)
+        np.minimum.at(new, ne, m)
+        new = new[new]  # pointer jumping speeds up long chains
+        if np.array_equal(new, label):
+            break
+        label = new
+    comp = label[nb]
+    rep = np.full(label.shape[0], np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(rep, comp, pair_h)
+    u = rep[comp].astype(np.float64) / 2.0 ** 64
+    return np.where(u < test, "test", np.where(u < test + validation, "validation", "train"))
+
+
+def split_of(bn: str, en: str, validation: float = 0.02, test: float = 0.02) -> str:
+    """Split of a single pair on its own (a group of one): the hash of its normalized pair key."""
+    return assign_splits([bn], [en], validation, test)[0]
+
+
+def _stream_parquet(files: list[str]):
+    import pyarrow.parquet as pq
+
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
+            yield from batch.to_pylist()
+
+
+def load_streaming(output_dir, split: str = "train", shuffle_buffer: int = 10_000, seed: int = 42):
+    """The processed shards of `split` as a streaming `IterableDataset` (one shard per file,
+    read batch by batch: flat memory), shuffled with a buffer (and shard order) when asked.
+
+    Built with `IterableDataset.from_generator` over pyarrow batches: on this machine it iterates
+    ~10x faster than `load_dataset("parquet", streaming=True)`, with the same rows."""
+    import pyarrow.parquet as pq
+    from datasets import Features, IterableDataset
+
+    files = sorted(str(p) for p in (Path(output_dir) / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{output_dir}/data has no {split}-*.parquet shards")
+    for f in files:
+        _check_parquet(Path(f))
+    features = Features.from_arrow_schema(pq.read_schema(files[0]))
+    ds = IterableDataset.from_generator(_stream_parquet, features=features, gen_kwargs={"files": files})
+    return ds.shuffle(buffer_size=shuffle_buffer, seed=seed) if shuffle_buffer else ds

@@ -1,0 +1,542 @@
+"""Streaming reader for MediaWiki `pages-articles` XML dumps, built on mwxml.
+
+Inputs: plain `.xml`, `.bz2`, `.gz`, `.xz`, and multistream `.bz2` with its index
+(`offset:page_id:title` lines, plain or `.bz2`). Output: `Document`s for main-namespace articles
+(latest revision), with page/revision ids, title, revision time (UTC), dump name and licence.
+Redirects are skipped, disambiguation pages optionally.
+
+Memory stays flat: mwxml walks the XML with iterparse and clears each page; documents are
+yielded one by one. Parallel work (`processes > 1`):
+- multistream + index: the file is cut at bz2 stream offsets into contiguous byte ranges; each
+  worker decompresses its range, wraps it in the dump's own header and parses it with mwxml;
+  results come back in file order (`Pool.imap`), so output is deterministic;
+- otherwise: this process only decompresses and cuts the XML after whole `</page>` elements
+  (~1 MB chunks, a bounded number in flight); workers parse the chunks with mwxml and clean the
+  text, and results come back in file order. Chunks do not depend on the number of processes, so
+  the output is the same for any N (N = 1 runs the same code in-process).
+
+Bad input (truncated bz2/xz/gz, a dump cut mid-page, malformed XML) raises nothing at the caller:
+iteration stops, everything before the fault has been yielded, and `DumpStats.error` holds a
+message naming the file, the last good page and the compressed byte offset.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import lzma
+import os
+import re
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterator, Optional
+from urllib.parse import quote
+
+import mwxml
+from pydantic import ValidationError
+
+from bilingual.schema import Document, quarantine_row, validation_message
+from bilingual.sources.wikipedia.wikitext import Namespaces, WikitextCleaner
+
+LICENSE = "CC BY-SA 4.0"
+_DUMP_NAME_RE = re.compile(r"(?P<db>[a-z][a-z0-9_]*wiki)-(?P<date>\d{8}|\d{6}|latest)")
+DISAMBIGUATION_RE = re.compile(
+    r"\{\{\s*(?:disambig(?:uation)?|dab|hndis|geodis|surname|given name|set index|"
+    r"দ্ব্যর্থতা নিরসন|দ্ব্যর্থবোধকতা নিরসন|দ্ব্যর্থকতা নিরসন|দ্ব্যর্থতা|দ্ব্যর্থবোধক)\s*[|}]", re.I)
+BATCH_PAGES = 32
+
+
+class DumpReadError(RuntimeError):
+    """A dump that could not be read to the end; the message names file, page and byte offset."""
+
+
+@dataclass
+class DumpInfo:
+    path: str
+    dbname: str
+    lang: str
+    name: str  # e.g. "bnwiki-202305"
+    base_url: Optional[str]
+    namespaces: dict[int, str]
+
+    def url(self, title: str) -> Optional[str]:
+        if not self.base_url:
+            return None
+        return self.base_url + quote(title.replace(" ", "_"), safe="/:()'!,;*@$")
+
+
+@dataclass
+class RawPage:
+    page_id: int
+    title: str
+    ns: int
+    redirect: Optional[str]  # target title of a redirect page
+    rev_id: Optional[int]
+    timestamp: Optional[float]  # unix seconds
+    text: str
+
+
+@dataclass
+class DumpStats:
+    """What happened to every page of one dump: pages == documents + skipped + quarantined."""
+
+    pages: int = 0
+    documents: int = 0
+    redirects: int = 0
+    other_namespace: int = 0
+    disambiguation: int = 0
+    quarantined: int = 0
+    error: Optional[str] = None
+    quarantine: list = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.redirects + self.other_namespace + self.disambiguation
+
+    def as_dict(self) -> dict:
+        return {"pages": self.pages, "documents": self.documents, "redirects": self.redirects,
+                "other_namespace": self.other_namespace, "disambiguation": self.disambiguation,
+                "quarantined": self.quarantined, "error": self.error}
+
+
+# ---------------------------------------------------------------- opening files
+
+def _compression(path: Path) -> str:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"BZh"):
+        return "bz2"
+    if magic.startswith(b"\x1f\x8b"):
+        return "gz"
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    return "xml"
+
+
+def open_dump(path) -> tuple[io.BufferedReader, io.IOBase]:
+    """(raw compressed file, decompressed binary stream); compression sniffed from the magic bytes."""
+    path = Path(path)
+    raw = open(path, "rb")
+    kind = _compression(path)
+    if kind == "bz2":
+        return raw, bz2.BZ2File(raw)
+    if kind == "gz":
+        return raw, gzip.GzipFile(fileobj=raw)
+    if kind == "xz":
+        return raw, lzma.LZMAFile(raw)
+    return raw, raw
+
+
+def _dump_info(path, dump: mwxml.Dump, lang: Optional[str]) -> DumpInfo:
+    si = dump.site_info
+    dbname = si.dbname or ""
+    m = _DUMP_NAME_RE.search(Path(path).name)
+    name = f"{m.group('db')}-{m.group('date')}" if m else (dbname or Path(path).name.split(".")[0])
+    if not dbname and m:
+        dbname = m.group("db")
+    if lang is None:
+        lang = dbname[:-4] if dbname.endswith("wiki") else "en"
+    base = None
+    if si.base and "/wiki/" in si.base:
+        base = si.base[:si.base.index("/wiki/") + len("/wiki/")]
+    namespaces = {ns.id: ns.name or "" for ns in (si.namespaces or [])}
+    return DumpInfo(str(path), dbname, lang, name, base, namespaces)
+
+
+def read_dump_info(path, lang: Optional[str] = None) -> DumpInfo:
+    raw, stream = open_dump(path)
+    with raw, stream:
+        return _dump_info(path, mwxml.Dump.from_file(stream), lang)
+
+
+# ---------------------------------------------------------------- pages → documents
+
+def _to_raw(page) -> RawPage:
+    rev = None
+    for rev in page:  # the last revision is the latest
+        pass
+    ts = rev.timestamp.unix() if rev is not None and rev.timestamp is not None else None
+    return RawPage(int(page.id), page.title, int(page.namespace), page.redirect,
+                   int(rev.id) if rev is not None and rev.id is not None else None, ts,
+                   (rev.text or "") if rev is not None else "")
+
+
+_READ_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, ET.ParseError, mwxml.errors.MalformedXML,
+                ValueError, AssertionError, KeyError, TypeError, AttributeError)
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    if isinstance(err, EOFError) or "end-of-stream" in text or "ended before" in text:
+        return f"truncated compressed stream ({text})"
+    if isinstance(err, (ET.ParseError, mwxml.errors.MalformedXML)):
+        return f"malformed or cut XML ({text})"
+    return f"{type(err).__name__}: {text}"
+
+
+def iter_raw_pages(path, stats: Optional[DumpStats] = None, lang: Optional[str] = None,
+                   info_out: Optional[list] = None) -> Iterator[RawPage]:
+    """Pages of a (single-stream) dump in file order. On a fault, stops and puts the message into
+    `stats.error` (raises DumpReadError when no stats object is given)."""
+    path = Path(path)
+    raw, stream = open_dump(path)
+    last: Optional[RawPage] = None
+    try:
+        with raw, stream:
+            try:
+                dump = mwxml.Dump.from_file(stream)
+                if info_out is not None:
+                    info_out.append(_dump_info(path, dump, lang))
+                for page in dump:
+                    rp = _to_raw(page)
+                    last = rp
+                    yield rp
+            except _READ_ERRORS as err:
+                where = (f"after page id {last.page_id} ({last.title!r})" if last else "before the first page")
+                msg = f"{path}: {_describe(err)} {where}, near compressed byte {raw.tell():,}"
+                if stats is None:
+                    raise DumpReadError(msg) from err
+                stats.error = msg
+    except OSError as err:  # closing a broken stream
+        if stats is not None and stats.error is None:
+            stats.error = f"{path}: {_describe(err)}"
+
+
+class PageConverter:
+    """RawPage → Document (or a skip reason / quarantine row). Picklable, so pool workers get one."""
+
+    def __init__(self, info: DumpInfo, skip_disambiguation: bool = False, retrieved_at: Optional[datetime] = None):
+        self.info = info
+        self.skip_disambiguation = skip_disambiguation
+        self.retrieved_at = retrieved_at or datetime.now(timezone.utc)
+        self.cleaner = WikitextCleaner(Namespaces.from_siteinfo(info.namespaces))
+
+    def __call__(self, page: RawPage):
+        """('doc', Document) | ('skip', reason) | ('bad', quarantine row)."""
+        if page.ns not in self.info.namespaces and self.info.namespaces:
+            return "bad", quarantine_row({"page_id": page.page_id, "title": page.title, "ns": page.ns},
+                                         f"{self.info.path}: page {page.page_id} ({page.title!r}) is in namespace "
+                                         f"{page.ns}, which the dump's <siteinfo> does not declare")
+        if page.ns != 0:
+            return "skip", "other_namespace"
+        if page.redirect:
+            return "skip", "redirects"
+        if self.skip_disambiguation and DISAMBIGUATION_RE.search(page.text):
+            return "skip", "disambiguation"
+        row = {"id": f"{self.info.dbname}:{page.page_id}", "lang": self.info.lang, "text": self.cleaner(page.text),
+               "title": page.title, "source": f"wikipedia-{self.info.lang}", "url": self.info.url(page.title),
+               "dump": self.info.name, "page_id": page.page_id, "revision_id": page.rev_id,
+               "revision_time": (datetime.fromtimestamp(page.timestamp, tz=timezone.utc)
+                                 if page.timestamp is not None else None),
+               "retrieved_at": self.retrieved_at, "license": LICENSE}
+        try:
+            return "doc", Document.model_validate(row)
+        except ValidationError as err:
+            row["text"] = row["text"][:200]
+            return "bad", quarantine_row(row, f"{self.info.path}: page {page.page_id} ({page.title!r}): "
+                                              + validation_message(err))
+
+
+def _account(stats: DumpStats, result) -> Optional[Document]:
+    kind, value = result
+    stats.pages += 1
+    if kind == "doc":
+        stats.documents += 1
+        return value
+    if kind == "skip":
+        setattr(stats, value, getattr(stats, value) + 1)
+    else:
+        stats.quarantined += 1
+        stats.quarantine.append(value)
+    return None
+
+
+# ---------------------------------------------------------------- multistream
+
+def read_index(index_path) -> list[int]:
+    """Sorted unique stream offsets from a multistream index (`offset:page_id:title` per line)."""
+    index_path = Path(index_path)
+    opener = bz2.open if _compression(index_path) == "bz2" else open
+    offsets = set()
+    with opener(index_path, "rt", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            head = line.split(":", 1)[0]
+            if not head.isdigit():
+                raise DumpReadError(f"{index_path}: line {lineno} is not 'offset:page_id:title': {line[:80]!r}")
+            offsets.add(int(head))
+    return sorted(offsets)
+
+
+def _stream_ranges(path: Path, offsets: list[int], parts: int) -> list[tuple[int, int]]:
+    """Contiguous byte ranges [start, end) over the article streams, about `parts` of them."""
+    size = path.stat().st_size
+    if not offsets:
+        return []
+    bounds = offsets + [size]
+    per = max(1, -(-len(offsets) // parts))
+    return [(bounds[i], bounds[min(i + per, len(offsets))]) for i in range(0, len(offsets), per)]
+
+
+def _decompress_range(path: Path, start: int, end: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    out = []
+    while data:
+        d = bz2.BZ2Decompressor()
+        out.append(d.decompress(data))
+        if not d.eof:
+            raise EOFError("compressed stream ended before the end-of-stream marker was reached")
+        data = d.unused_data
+    return b"".join(out)
+
+
+def _decompress_streams(path: Path, bounds: list[int]) -> tuple[bytes, list[str]]:
+    """Decompress the bz2 streams starting at bounds[i] (ending at bounds[i+1]) one by one; a damaged
+    stream is skipped (its pages are lost, the others are kept) and named in the returned problems."""
+    out, problems = [], []
+    for s, e in zip(bounds, bounds[1:]):
+        try:
+            out.append(_decompress_range(path, s, e))
+        except (EOFError, OSError, ValueError) as err:
+            problems.append(f"bz2 stream at byte {s:,} (..{e:,}) unreadable ({err})")
+    return b"".join(out), problems
+
+
+def _header(path: Path, first_offset: int) -> bytes:
+    head = _decompress_range(path, 0, first_offset)
+    cut = head.rfind(b"</siteinfo>")
+    if cut < 0:
+        raise DumpReadError(f"{path}: the first bz2 stream (bytes 0..{first_offset}) holds no <siteinfo>")
+    return head[:cut + len(b"</siteinfo>")] + b"\n"
+
+
+def _parse_chunk(task):
+    """Worker: parse a run of whole <page> elements (wrapped in the dump's header) and convert them.
+    `body` is XML bytes, or a (path, start, end) compressed byte range of a multistream file.
+    Returns (results as plain tuples, error message or None)."""
+    body, header, converter, where = task
+    results, last, problems = [], None, []
+    try:
+        if isinstance(body, tuple):
+            body, problems = _decompress_streams(*body)
+            body = body.replace(b"</mediawiki>", b"")
+        dump = mwxml.Dump.from_file(io.BytesIO(header + body + b"</mediawiki>"))
+        for page in dump:
+            rp = _to_raw(page)
+            last = rp
+            kind, value = converter(rp)
+            results.append((kind, value.model_dump() if kind == "doc" else value))
+    except _READ_ERRORS as err:
+        after = f"after page id {last.page_id} ({last.title!r})" if last else "before its first page"
+        problems.append(f"{_describe(err)} {where}, {after}")
+    return results, (f"{converter.info.path}: " + "; ".join(problems)) if problems else None
+
+
+def _ordered_pool(tasks: Iterator, processes: int, ahead: int):
+    """Like Pool.imap, but reads at most `ahead` tasks in advance, so memory stays bounded."""
+    from collections import deque
+    if processes <= 1:
+        yield from map(_parse_chunk, tasks)
+        return
+    pool = get_context("fork").Pool(processes)
+    pending: deque = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.apply_async(_parse_chunk, (task,)))
+            if len(pending) >= ahead:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _consume(results, stats: DumpStats) -> Iterator[Document]:
+    for batch, error in results:
+        for kind, value in batch:
+            if kind == "doc":
+                value = Document.model_construct(**value)  # validated in the worker
+            doc = _account(stats, (kind, value))
+            if doc is not None:
+                yield doc
+        if error:  # keep the first message; independent later chunks still count
+            stats.error = stats.error or error
+
+
+def iter_multistream(path, index_path, converter_factory, processes: int, stats: DumpStats,
+                     ranges_per_process: int = 8) -> Iterator[Document]:
+    path = Path(path)
+    offsets = read_index(index_path)
+    header = _header(path, offsets[0])
+    info_dump = mwxml.Dump.from_file(io.BytesIO(header + b"</mediawiki>"))
+    converter = converter_factory(_dump_info(path, info_dump, None))
+    ranges = _stream_ranges(path, offsets, max(1, processes) * ranges_per_process)
+    bounds = offsets + [path.stat().st_size]
+    tasks = (((path, [b for b in bounds if s <= b <= e]), header, converter, f"in the bz2 streams at bytes {s:,}..{e:,}")
+             for s, e in ranges)
+    yield from _consume(_ordered_pool(tasks, processes, 2 * processes), stats)
+
+
+def _xml_chunks(path: Path, stats: DumpStats, info_out: list, lang, chunk_bytes: int = 1 << 20):
+    """The single reader: decompress, cut the XML after whole </page> elements, yield tasks.
+    The first item is None once the header is read (so the caller can build its converter).
+    A decompression fault ends reading, but the whole pages read before it are still yielded."""
+    raw, stream = open_dump(path)
+    buf, header, done_bytes, eof = b"", None, 0, False
+    with raw, stream:
+        while not eof:
+            try:
+                block = stream.read1(1 << 16)
+            except (EOFError, OSError, lzma.LZMAError, zlib.error) as err:
+                stats.error = f"{path}: {_describe(err)}, near compressed byte {raw.tell():,}"
+                block = b""
+            eof = not block
+            buf += block
+            if header is None:
+                cut = buf.find(b"</siteinfo>")
+                if cut < 0:
+                    if eof:
+                        stats.error = stats.error or f"{path}: no <siteinfo> header (not a MediaWiki XML dump?)"
+                        return
+                    continue
+                header = buf[:cut + len(b"</siteinfo>")] + b"\n"
+                buf = buf[cut + len(b"</siteinfo>"):]
+                try:
+                    info = _dump_info(path, mwxml.Dump.from_file(io.BytesIO(header + b"</mediawiki>")), lang)
+                except _READ_ERRORS as err:
+                    stats.error = f"{path}: unreadable <siteinfo> header ({_describe(err)})"
+                    return
+                info_out.append(info)
+                yield None
+            if len(buf) >= chunk_bytes or eof:
+                end = buf.rfind(b"</page>")
+                if end >= 0:
+                    end += len(b"</page>")
+                    yield buf[:end], header, f"in decompressed bytes {done_bytes:,}..{done_bytes + end:,}"
+                    done_bytes += end
+                    buf = buf[end:]
+        if stats.error:
+            return
+        rest = buf.strip()
+        if b"<page" in rest:
+            stats.error = (f"{path}: dump cut in the middle of a page at decompressed byte {done_bytes:,} "
+                           f"({len(rest):,} bytes of an unfinished <page> dropped)")
+        elif rest != b"</mediawiki>":
+            stats.error = (f"{path}: dump does not end with </mediawiki> after decompressed byte {done_bytes:,} "
+                           f"(cut or malformed: {rest[:60]!r})")
+
+
+def iter_pool(path, converter_factory, processes: int, stats: DumpStats, lang) -> Iterator[Document]:
+    info_box: list = []
+    chunks = _xml_chunks(Path(path), stats, info_box, lang)
+    if next(chunks, "none") is not None:  # no header
+        return
+    converter = converter_factory(info_box[0])
+    tasks = ((body, header, converter, where) for body, header, where in chunks)
+    yield from _consume(_ordered_pool(tasks, processes, 2 * processes), stats)
+
+
+# ---------------------------------------------------------------- public entry point
+
+def iter_documents(path, lang: Optional[str] = None, index=None, processes: int = 1,
+                   skip_disambiguation: bool = False, stats: Optional[DumpStats] = None,
+                   retrieved_at: Optional[datetime] = None) -> Iterator[Document]:
+    """Documents of one dump, in file order. See the module docstring for parallelism and errors.
+
+    Pass a `DumpStats` to get the per-page accounting, quarantined rows and any read error; without
+    one, a read error raises DumpReadError after the documents before it have been yielded."""
+    own = stats is None
+    stats = stats if stats is not None else DumpStats()
+
+    def factory(info: DumpInfo) -> PageConverter:
+        if lang is not None:
+            info.lang = lang
+        return PageConverter(info, skip_disambiguation, retrieved_at)
+
+    if index is not None:
+        yield from iter_multistream(path, index, factory, processes, stats)
+    else:
+        yield from iter_pool(path, factory, processes, stats, lang)
+    if own and stats.error:
+        raise DumpReadError(stats.error)
+
+
+# ---------------------------------------------------------------- snapshot writer
+
+def _safe_stem(path: Path) -> str:
+    stem = path.name
+    for ext in (".bz2", ".gz", ".xz", ".xml"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:120] or "dump"
+
+
+def collect_dump(dump_path, lang: str, output_root, index=None, processes: int = 1, day=None,
+                 langlinks=None, skip_disambiguation: bool = False, shard_rows: int = 20_000) -> dict:
+    """Read one dump into the snapshot `output_root/raw/<day>/wikipedia-<lang>/`:
+    `documents-<dump stem>-NNNNN.parquet` (Documents), `manifest.parquet` (a LineageRecord per input file,
+    status error + reason when the dump could not be read to the end; what was read before is kept),
+    `quarantine-<stem>.parquet` (pages that failed validation, e.g. empty after cleaning),
+    `stats-<stem>.json`, and `langlinks.parquet` when a langlinks file is given.
+    An input already recorded as ok with the same sha256 is skipped (rerun resumes)."""
+    import pyarrow as pa
+
+    from bilingual import storage
+    from bilingual.schema import LineageRecord
+    from bilingual.sources.corpora.readers import file_sha256
+
+    dump_path = Path(dump_path)
+    out = storage.snapshot_dir(output_root, f"wikipedia-{lang}", day)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = _safe_stem(dump_path)
+    sha = file_sha256(dump_path)
+    manifest = storage.read_manifest(out)
+    done = [r for r in manifest if r.path == str(dump_path) and r.status == "ok" and r.sha256 == sha]
+    summary = {"source": f"wikipedia-{lang}", "license": LICENSE, "snapshot": str(out), "dump": str(dump_path)}
+    if done and storage.parquet_files(out, f"documents-{stem}-*.parquet"):
+        stats_path = out / f"stats-{stem}.json"
+        prev_stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        summary.update({"read": prev_stats.get("pages", 0), "kept": done[0].records,
+                        "quarantined": prev_stats.get("quarantined", 0), "status": "ok", "reason": None,
+                        "skipped_existing": True})
+    else:
+        for old in storage.parquet_files(out, f"documents-{stem}-*.parquet"):
+            old.unlink()
+        stats = DumpStats()
+        writer = storage.ShardWriter(out, f"documents-{stem}", storage.arrow_schema(Document), shard_rows)
+        from bilingual.console import progress
+        for doc in progress(iter_documents(dump_path, lang, index, processes, skip_disambiguation, stats),
+                            desc=f"{dump_path.name}", unit="doc"):
+            writer.write(doc.to_row())
+        writer.close()
+        if stats.quarantine:
+            storage.write_quarantine(out, stats.quarantine, name=f"quarantine-{stem}.parquet")
+        storage.write_json(out / f"stats-{stem}.json", stats.as_dict())
+        record = LineageRecord(source=f"wikipedia-{lang}", path=str(dump_path), status="error" if stats.error else "ok",
+                               reason=stats.error, bytes=dump_path.stat().st_size, sha256=sha,
+                               records=stats.documents, license=LICENSE)
+        manifest = [r for r in storage.read_manifest(out) if r.path != str(dump_path)] + [record]
+        storage.write_manifest(out, manifest)
+        summary.update({"read": stats.pages, "kept": stats.documents, "quarantined": stats.quarantined,
+                        "skipped": stats.skipped, "status": record.status, "reason": stats.error,
+                        "skipped_existing": False})
+    if langlinks is not None:
+        from bilingual.sources.wikipedia.langlinks import load_links
+        links = load_links(langlinks)
+        table = pa.Table.from_pylist([{"bn_page_id": l.bn_page_id, "bn_title": l.bn_title, "en_title": l.en_title}
+                                      for l in links],
+                                     schema=pa.schema([("bn_page_id", pa.int64()), ("bn_title", pa.string()),
+                                                       ("en_title", pa.string())]))
+        storage.write_table(out / "langlinks.parquet", table)
+        summary["langlinks"] = len(links)
+    return summary
