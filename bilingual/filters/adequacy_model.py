@@ -42,6 +42,7 @@ FEATURES = (
     "known_bn", "known_en", "cov_known_bn", "cov_known_en", "words_bn", "words_en",
 )
 LEXICON = {"min_count": 1, "min_dice": 0.2, "top": 8}  # rare words count: cross-fitting tells the classifier how much
+SKEL_PREFIX = 4
 NOISE_KINDS = ("random", "neighbour", "truncated", "extra_sentence", "untranslated", "number_changed")
 _SENT_END = re.compile(r"[।.!?](?=\s+\S)")
 _NUMBER = re.compile(r"\d+")
@@ -197,8 +198,11 @@ class Featurizer:
         es, bs = set(ew), set(bw)
         bsk = [_bn_skel(w) for w in bw_raw]
         esk = [_en_skel(w) for w in ew_raw]
-        bskel = {k for k in bsk if len(k) >= 3}
-        eskel = {k for k in esk if len(k) >= 3}
+        # a transliterated name or loanword shares its consonant skeleton, or at least its first SKEL_PREFIX consonants
+        bskel = {k for k in bsk if len(k) >= 3} | {k[:SKEL_PREFIX] for k in bsk if len(k) >= SKEL_PREFIX}
+        eskel = {k for k in esk if len(k) >= 3} | {k[:SKEL_PREFIX] for k in esk if len(k) >= SKEL_PREFIX}
+        bsk = [k[:SKEL_PREFIX] if len(k) >= SKEL_PREFIX else k for k in bsk]
+        esk = [k[:SKEL_PREFIX] if len(k) >= SKEL_PREFIX else k for k in esk]
         table, reverse = self.lexicon.table, self.reverse
         bn_hit = [not es.isdisjoint(table.get(w, ())) or k in eskel for w, k in zip(bw, bsk)]
         en_hit = [not bs.isdisjoint(reverse.get(w, ())) or k in bskel for w, k in zip(ew, esk)]
@@ -218,15 +222,17 @@ class Featurizer:
 
         cb, ce = share(bn_hit), share(en_hit)
         names = [w for w in _CAPITAL.findall(en)]
-        names_hit = share([_en_skel(w) in bskel for w in names]) if names else 1.0
+        names_hit = share([_en_skel(w)[:SKEL_PREFIX] in bskel for w in names]) if names else 1.0
         copied = share([w in bn for w in ew_raw if len(w) > 2]) if ew_raw else 0.0
         extra = [share(bn_known), share(en_known), share(known_hits_bn) if known_hits_bn else -1.0,
                  share(known_hits_en) if known_hits_en else -1.0, len(bw), len(ew)]
         return [cb, ce, min(cb, ce), *halves(bn_hit), *halves(en_hit), names_hit, copied], extra
 
-    def transform(self, bn: Sequence[str], en: Sequence[str]) -> np.ndarray:
+    def transform(self, bn: Sequence[str], en: Sequence[str], lid: Optional[tuple] = None) -> np.ndarray:
+        """`lid`: (bn probabilities, en probabilities) of the expected language when a langid step
+        already computed them; else fastText is run here."""
         a, b, sd = self.length_model
-        lid_bn, lid_en = _lid(list(bn), "bn"), _lid(list(en), "en")
+        lid_bn, lid_en = lid if lid is not None else (_lid(list(bn), "bn"), _lid(list(en), "en"))
         rows = []
         for k, (tb, te) in enumerate(zip(bn, en)):
             (cb, ce, cmin, bh, bt, eh, et, names, copied), extra = self._coverage(tb, te)
@@ -273,11 +279,11 @@ class AdequacyScorer:
     threshold: float
     report: dict = field(default_factory=dict)
 
-    def score(self, bn: Sequence[str], en: Sequence[str]) -> np.ndarray:
+    def score(self, bn: Sequence[str], en: Sequence[str], lid: Optional[tuple] = None) -> np.ndarray:
         """P(translation) per pair, in [0, 1]."""
         if len(bn) == 0:
             return np.zeros(0)
-        return self.model.predict_proba(self.featurizer.transform(bn, en))[:, 1]
+        return self.model.predict_proba(self.featurizer.transform(bn, en, lid))[:, 1]
 
     # ---- persistence: a folder with the classifier, the lexicon, the length model and the report
     def save(self, folder) -> Path:
@@ -308,8 +314,21 @@ class AdequacyScorer:
         return cls(feat, joblib.load(folder / "model.joblib"), float(meta["threshold"]), report)
 
 
+def learn_lexicon(pairs: Iterable[tuple[str, str]]) -> Lexicon:
+    """bilingual.mining.align's Dice lexicon, its ties broken by word (not by set order, which changes
+    from process to process), so that a scorer is the same in every run."""
+    top = LEXICON["top"]
+    lex = Lexicon.learn(pairs, min_count=LEXICON["min_count"], min_dice=LEXICON["min_dice"], top=10 ** 9)
+    return Lexicon({b: dict(sorted(t.items(), key=lambda kv: (-kv[1], kv[0]))[:top]) for b, t in sorted(lex.table.items())})
+
+
+SCORER_VERSION = 1  # bump when features, noise or training change: cached scorers are then retrained
+
+
 def fingerprint(pairs: Sequence[TrustedPair], **params) -> str:
-    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    """Names a scorer by its trusted data, parameters, features and SCORER_VERSION."""
+    h = hashlib.sha256(json.dumps(dict(params, version=SCORER_VERSION, features=FEATURES, lexicon=LEXICON,
+                                       skeleton_prefix=SKEL_PREFIX), sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.doc}\t{p.bn}\t{p.en}\n".encode())
     return h.hexdigest()[:16]
@@ -341,13 +360,13 @@ def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float
     x_parts = []
     for f in range(folds):
         inside = [p for p in train if fold_of[p.doc] == f]
-        lex_f = Lexicon.learn(((p.bn, p.en) for p in train if fold_of[p.doc] != f), **LEXICON)
+        lex_f = learn_lexicon((p.bn, p.en) for p in train if fold_of[p.doc] != f)
         syn = synthesize(inside, seed + 10 + f)
         x_parts.append(Featurizer(lex_f, length_model).transform([b for b, _, _ in syn], [e for _, e, _ in syn]))
         tr += syn
     x_tr = np.concatenate(x_parts)
     y_tr = np.array([k == "true" for _, _, k in tr], dtype=np.int8)
-    lexicon = Lexicon.learn(((p.bn, p.en) for p in train), **LEXICON)
+    lexicon = learn_lexicon((p.bn, p.en) for p in train)
     feat = Featurizer(lexicon, length_model)
     ho = synthesize(held, seed + 1)
     from threadpoolctl import threadpool_limits

@@ -37,26 +37,47 @@ def trusted_pairs(p: AdequacyParams):
 
 
 def load_or_fit(p: AdequacyParams, folder: Optional[Path]):
-    """The scorer for these parameters: a saved one when its fingerprint matches, else trained and saved."""
+    """The scorer for these parameters: the run's saved one when its fingerprint matches, else a copy of
+    the one this machine already trained on the same trusted data (cache), else trained now; it is
+    saved in `folder` (the run's artifacts) and in the cache."""
+    import shutil
+
     from bilingual.filters.adequacy_model import AdequacyScorer, fingerprint, fit_scorer
 
     if p.model:
         return AdequacyScorer.load(p.model), p.model
     pairs = trusted_pairs(p)
     fp = fingerprint(pairs, seed=p.seed, false_reject=p.false_reject)
-    if folder is None:
-        folder = Path(os.environ.get("BILINGUAL_CACHE", Path.home() / ".cache" / "bilingual")) / f"adequacy-{fp}"
-    if (folder / "scorer.json").exists():
-        try:
-            scorer = AdequacyScorer.load(folder)
-            if scorer.report.get("fingerprint") == fp:
-                return scorer, str(folder)
-        except (OSError, ValueError, KeyError, EOFError):
-            pass  # an unreadable or outdated scorer is trained again
+    cache = Path(os.environ.get("BILINGUAL_CACHE", Path.home() / ".cache" / "bilingual")) / f"adequacy-{fp}"
+    folder = folder or cache
+    for candidate in dict.fromkeys([folder, cache]):
+        scorer = _load_matching(candidate, fp)
+        if scorer is not None:
+            if candidate != folder:
+                shutil.rmtree(folder, ignore_errors=True)
+                shutil.copytree(candidate, folder)
+            return scorer, str(folder)
     scorer = fit_scorer(pairs, seed=p.seed, false_reject=p.false_reject)
     scorer.report["fingerprint"] = fp
     scorer.save(folder)
+    if folder != cache:
+        try:
+            scorer.save(cache)
+        except OSError:
+            pass  # a read-only cache only costs the next run a fit
     return scorer, str(folder)
+
+
+def _load_matching(folder: Path, fp: str):
+    from bilingual.filters.adequacy_model import AdequacyScorer
+
+    if not (folder / "scorer.json").exists():
+        return None
+    try:
+        scorer = AdequacyScorer.load(folder)
+    except (OSError, ValueError, KeyError, EOFError):
+        return None  # an unreadable or outdated scorer is trained again
+    return scorer if scorer.report.get("fingerprint") == fp else None
 
 
 def _fit(ds, alive, p: AdequacyParams, ctx):
@@ -70,6 +91,14 @@ def _fit(ds, alive, p: AdequacyParams, ctx):
                                         "held-out false rejects": ho.get("false_reject"), "held-out AUC": ho.get("auc")})
 
 
+def _lid_columns(batch):
+    """The langid step's predictions when it ran before (same lid.176 model): not computed twice."""
+    if not all(c in batch for c in ("lid_bn", "lid_bn_prob", "lid_en", "lid_en_prob")):
+        return None
+    return tuple([p if l == side else 0.0 for l, p in zip(batch[f"lid_{side}"], batch[f"lid_{side}_prob"])]
+                 for side in ("bn", "en"))
+
+
 @register("adequacy", AdequacyParams, fit=_fit, outputs={"adequacy": "float32"})
 def adequacy_step(batch, p: AdequacyParams, ctx):
     """P(the sides translate each other) from the scorer trained on trusted pairs; low = misaligned/partial."""
@@ -78,5 +107,5 @@ def adequacy_step(batch, p: AdequacyParams, ctx):
     scorer = ctx.state["adequacy"]
     limit = p.threshold if p.threshold is not None else scorer.threshold
     with threadpool_limits(1):  # one thread per worker: OpenMP threads thrash on shared cores
-        scores = scorer.score(batch["bn"], batch["en"]).tolist()
+        scores = scorer.score(batch["bn"], batch["en"], _lid_columns(batch)).tolist()
     return {"adequacy": scores, "_reason": [None if s >= limit else "low_adequacy" for s in scores]}

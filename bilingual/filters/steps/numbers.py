@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bilingual.filters.pipeline import StepParams, register
 
@@ -147,6 +148,7 @@ def _bn_stems(tok: str):
         yield tok
 
 
+@lru_cache(maxsize=100_000)
 def _word_value(tok: str) -> tuple[float | None, float | None]:
     """(number, scale) for one word token; None where it is not one."""
     low = tok.lower()
