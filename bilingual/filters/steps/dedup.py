@@ -1,4 +1,4 @@
-"""Exact and near-duplicate removal, and removal of evaluation-set overlap.
+"""Exact and near-duplicate removal.
 
 Dedup needs global state, so each step splits in two: a row-local part (in the fused `map` pass,
 any `num_proc`) computes a 64-bit key or a MinHash signature per row; the main process then
@@ -9,8 +9,7 @@ result does not depend on `num_proc`. Memory: 8 bytes per row per key, plus the 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +18,7 @@ import xxhash
 from datasets import Sequence, Value
 
 from bilingual.schema import normalize_key
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 KEYS = ("pair", "bn", "en")
 
@@ -214,38 +213,3 @@ def near_dedup_step(batch, p: NearDedupParams, ctx):
     """MinHash signatures (character shingles) for LSH near-duplicate removal."""
     texts = [_key_text(b, e, p.field, False) for b, e in zip(batch["bn"], batch["en"])]
     return {"_minhash": list(minhash_batch(texts, p.num_perm, p.ngram, p.seed))}
-
-
-# ---------------------------------------------------------------- evaluation overlap
-
-class EvalOverlapParams(StepParams):
-    eval_sets: list[str] = []  # files BilingualDataset can read (TSV, TMX, Parquet, JSONL, `a.bn,a.en` pairs)
-    sides: list[Literal["bn", "en"]] = ["bn", "en"]
-
-
-@functools.lru_cache(maxsize=4)
-def eval_keys(paths: tuple[str, ...]) -> dict[str, frozenset]:
-    from bilingual.corpus.dataset import read_any
-
-    keys = {"bn": set(), "en": set()}
-    for path in paths:
-        for row in read_any(path):
-            for side in ("bn", "en"):
-                if row.get(side):
-                    keys[side].add(key_hash(normalize_key(row[side])))
-    return {k: frozenset(v) for k, v in keys.items()}
-
-
-@register("eval_overlap", EvalOverlapParams)
-def eval_overlap_step(batch, p: EvalOverlapParams, ctx):
-    """Drop training pairs whose normalized bn or en side occurs in an evaluation set of the recipe."""
-    keys = eval_keys(tuple(str(x) for x in p.eval_sets))
-    reasons = []
-    for b, e in zip(batch["bn"], batch["en"]):
-        r = None
-        for side, t in (("bn", b), ("en", e)):
-            if side in p.sides and key_hash(normalize_key(t)) in keys[side]:
-                r = f"eval_overlap_{side}"
-                break
-        reasons.append(r)
-    return {"_reason": reasons}
