@@ -8,8 +8,8 @@ from bilingual.filters.base import (DROP_REASON, DROP_STEP, META, REGISTRY, TEXT
                                     Step, StepContext, StepParams, StepSpec, load_steps, register)
 from bilingual.filters.executor_local import Pipeline, PipelineResult, write_kept_rejects, write_shards
 from bilingual.filters.recipe import Recipe, RecipeError, load_recipe
-from bilingual.filters.stats import merge_stats, print_stats
+from bilingual.filters.stats import count_drops, funnel, print_stats
 
 __all__ = ["DROP_REASON", "DROP_STEP", "META", "REGISTRY", "TEXT_COLUMNS", "Pipeline", "PipelineCheckError",
            "PipelineResult", "Recipe", "RecipeError", "Step", "StepContext", "StepParams", "StepSpec", "load_recipe",
-           "load_steps", "merge_stats", "print_stats", "register", "write_kept_rejects", "write_shards"]
+           "load_steps", "count_drops", "funnel", "print_stats", "register", "write_kept_rejects", "write_shards"]

@@ -7,10 +7,10 @@ recipe file, the step and the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bilingual.filters.base import REGISTRY, Step, _load_steps
 
@@ -20,12 +20,40 @@ class RecipeError(ValueError):
 
 
 class Recipe(BaseModel):
+    """The head of a recipe: how to run it (each also a command-line flag) and its steps."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = "recipe"
     description: str = ""
-    num_proc: int = 1
-    batch_size: int = 1000
+    num_proc: int = Field(1, ge=1, le=1024)  # `map` workers per chunk (local executor)
+    batch_size: int = Field(1000, ge=1)  # rows per step call
+    chunk_rows: int = Field(100_000, ge=1)  # rows held in memory at once (local executor)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: Optional[str] = None  # `ray start --head` address; None starts a local Ray
     steps: list[dict[str, Any]]
+
+
+_FLAGS = {"num_proc": "--num-proc", "batch_size": "--batch-size", "chunk_rows": "--chunk-rows",
+          "executor": "--executor", "ray_address": "--ray-address"}
+
+
+def check_overrides(where: str, **values) -> None:
+    """Validate run settings given outside the recipe (flags, keyword arguments) with the recipe's
+    ranges; the message names the flag."""
+    for key, value in values.items():
+        if value is None:
+            continue
+        try:
+            Recipe.__pydantic_validator__.validate_assignment(Recipe.model_construct(), key, value)
+        except ValidationError as err:
+            raise RecipeError(f"{where}: {_FLAGS.get(key, key)} {value!r}: {err.errors()[0]['msg']}") from err
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "parameters"
+    got = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+    return f"{loc!r}: {first['msg']}{got}"
 
 
 def load_recipe(recipe: str | Path | dict) -> tuple[Recipe, list[Step]]:
@@ -45,8 +73,7 @@ def load_recipe(recipe: str | Path | dict) -> tuple[Recipe, list[Step]]:
     try:
         head = Recipe.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise RecipeError(f"{where}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from err
+        raise RecipeError(f"{where}: {_describe(err)}") from err
     steps, seen = [], set()
     for i, raw in enumerate(head.steps, start=1):
         raw = dict(raw or {})
@@ -63,9 +90,7 @@ def load_recipe(recipe: str | Path | dict) -> tuple[Recipe, list[Step]]:
         try:
             params = spec.params.model_validate(raw)
         except ValidationError as err:
-            first = err.errors()[0]
-            param = ".".join(str(p) for p in first["loc"]) or "parameters"
-            raise RecipeError(f"{where}: step {i} {label!r}: parameter {param!r}: {first['msg']}") from err
+            raise RecipeError(f"{where}: step {i} {label!r}: parameter {_describe(err)}") from err
         steps.append(Step(label, spec, params))
     if not steps:
         raise RecipeError(f"{where}: no steps")
