@@ -12,7 +12,7 @@ from bilingual.sources.wikipedia.dump import DumpReadError, collect_dump
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="collect_wiki", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual collect-wiki", description=__doc__)
     ap.add_argument("--dump", action="append", required=True,
                     help="pages-articles dump (.xml/.bz2/.gz/.xz or multistream .bz2); repeat for several files")
     ap.add_argument("--index", help="multistream index (offset:page_id:title lines); only with one --dump")

@@ -14,7 +14,7 @@ from bilingual.sources.wikipedia.download import DEFAULT_BASE, DownloadError, do
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="download_wiki", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual download-wiki", description=__doc__)
     ap.add_argument("--wiki", required=True, help="bnwiki or enwiki")
     ap.add_argument("--date", default="latest", help="YYYYMMDD or latest (newest finished run)")
     ap.add_argument("--output-dir", required=True)
