@@ -38,7 +38,7 @@ def snapshot_samples(root: Path, day: Optional[str] = None) -> list[Path]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="build_corpus", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="bilingual build", description=__doc__.splitlines()[0])
     ap.add_argument("--snapshot", action="append", type=Path, default=[],
                     help="raw snapshot folder (repeatable; any folder above snapshots works). Default: bundled samples")
     ap.add_argument("--root", type=Path, default=REPO_ROOT / "data", help="data root for raw/ and processed/ (default data/)")

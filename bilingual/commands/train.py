@@ -11,7 +11,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bilingual train", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="training recipe (recipes/train/NAME.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one recipe value (YAML syntax), e.g. training.max_steps=100; repeatable")

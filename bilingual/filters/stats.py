@@ -46,5 +46,5 @@ def print_stats(stats: dict, title: str = "filter funnel") -> None:
              "seconds": r["seconds"], "top reasons": ", ".join(f"{k}={v}" for k, v in list(r["reasons"].items())[:3])
              + ("; " + ", ".join(f"{k}={v}" for k, v in r.get("counts", {}).items()) if r.get("counts") else "")}
             for r in stats["steps"]]
-    console.summary(title, rows)
-    console.summary("totals", {k: stats[k] for k in ("in", "kept", "rejected") if k in stats})
+    console.detail(title, rows)
+    console.detail("totals", {k: stats[k] for k in ("in", "kept", "rejected") if k in stats})
