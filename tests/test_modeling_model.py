@@ -56,7 +56,7 @@ def test_preset_sizes_grow_and_base_is_marian_base(tokenizer):
 
 
 def test_pretrained_needs_a_local_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+    with pytest.raises(FileNotFoundError, match="neither a local checkpoint folder"):
         HFTransformerModel.from_pretrained(tmp_path / "facebook-mbart-large-50")
 
 
@@ -71,7 +71,7 @@ def test_pretrained_checkpoint_loads_fine_tunes_and_saves(family, tmp_path, pair
     build = {"mbart50": build_mbart50, "mt5": build_mt5, "marian": build_marian_opus}[family]
     ckpt = build(tmp_path / family, tatoeba_pairs(300))
     hf = HFTransformerModel.from_pretrained(ckpt)
-    expected_style = {"mbart50": "mbart", "mt5": "t5", "marian": "tag"}[family]
+    expected_style = {"mbart50": "forced_bos", "mt5": "prefix", "marian": "tag"}[family]
     assert hf.style == expected_style
 
     # Language handling follows langtags: mBART forces the target code, mT5 prefixes, Marian tags.

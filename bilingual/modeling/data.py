@@ -3,7 +3,7 @@ batching that makes CPU/GPU time go into real tokens rather than padding.
 
 - `load_splits` reads `DIR/dataset/` (or `DIR`) with `datasets.load_dataset` (map-style or streaming).
 - `encode_directions` turns each (bn, en) row into one example per direction; the target language
-  is chosen the way `langtags` says for the model family.
+  is chosen the way `families` says for the model family.
 - `TokenBudgetBatchSampler` (map-style): batches of similar-length examples capped by a token budget
   (padded size), in an order fixed by (seed, epoch) so a resumed run sees the same batches.
 - `length_grouped_stream` (streaming): the same idea over a shuffle buffer of an IterableDataset.
@@ -17,7 +17,7 @@ import random
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from bilingual.modeling import langtags
+from bilingual.modeling.families import check_lang
 
 REQUIRED_COLUMNS = ("bn", "en")
 SPLITS = ("train", "validation", "test")
@@ -92,7 +92,7 @@ def _check_split_files(root: Path, splits: Sequence[str]) -> None:
 def parse_direction(d: str) -> tuple[str, str]:
     try:
         src, tgt = d.split("-")
-        langtags.check_lang(src), langtags.check_lang(tgt)
+        check_lang(src), check_lang(tgt)
     except ValueError as err:
         raise ValueError(f"bad direction {d!r}: expected 'bn-en' or 'en-bn'") from err
     if src == tgt:
