@@ -238,7 +238,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     run.stage("tokenizer", tokenizer, records_in=corpus.get("splits", {}).get("train"))
 
     def train() -> dict:
-        from bilingual.modeling.training import load_config, train as train_model
+        from bilingual.modeling.train import load_config, train as train_model
 
         overrides = {"data.dataset_dir": str(run.out / "dataset"), "model.tokenizer": str(run.out / "tokenizer"),
                      "training.output_dir": str(run.out / "train"), **recipe.train_overrides,

@@ -10,7 +10,7 @@ from _modeling_helpers import (build_marian_opus, build_mbart50, build_mt5, shar
 
 from bilingual.modeling import langtags
 from bilingual.modeling.model import PRESETS, HFTransformerModel
-from bilingual.modeling.training import train
+from bilingual.modeling.train import train
 from bilingual.inference.translator import Translator
 
 
@@ -88,8 +88,7 @@ def test_pretrained_checkpoint_loads_fine_tunes_and_saves(family, tmp_path, pair
 
     before = {k: v.clone() for k, v in hf.model.state_dict().items()}
     cfg = tiny_config(pairs_dataset, tmp_path / "run", max_steps=4, eval_steps=2, save_steps=2, learning_rate=5e-3)
-    cfg["model"] = {"preset": None, "pretrained": str(ckpt)}
-    cfg["data"].update(max_eval_samples=4)
+    cfg.update(model_name_or_path=str(ckpt), tokenizer_name=None, max_eval_samples=4)
     result = train(cfg)
     assert result["model_type"] == hf.model_type and result["global_step"] == 4
     losses = [h["loss"] for h in result["log_history"] if "loss" in h]

@@ -26,6 +26,8 @@ from typing import Any, Optional, Sequence
 LANGS = ("bn", "en")
 LANG_NAMES = {"bn": "Bengali", "en": "English"}
 TARGET_TAGS = {"bn": ">>bn<<", "en": ">>en<<"}
+# multilingual OPUS-MT checkpoints (e.g. opus-mt-en-mul) tag with ISO 639-3 codes
+TAG_ALIASES = {"bn": (">>bn<<", ">>ben<<"), "en": (">>en<<", ">>eng<<")}
 STYLES = ("tag", "forced_bos", "prefix")
 
 # What describes an architecture, as (canonical name, config attributes tried in order).
@@ -86,9 +88,13 @@ class Family:
             return type(tokenizer).__name__.startswith("Marian") or all(c in vocab for c in self.lang_codes.values())
         return all(c in vocab for c in self.lang_codes.values())
 
-    def has_tags(self, tokenizer) -> bool:
+    def tag(self, tokenizer, lang: str) -> Optional[str]:
+        """The target-language tag the tokenizer knows for `lang` (`>>bn<<`, or `>>ben<<`), or None."""
         vocab = tokenizer.get_vocab()
-        return all(TARGET_TAGS[lang] in vocab for lang in LANGS)
+        return next((t for t in TAG_ALIASES[check_lang(lang)] if t in vocab), None)
+
+    def has_tags(self, tokenizer) -> bool:
+        return any(self.tag(tokenizer, lang) for lang in LANGS)
 
     # -- language handling --------------------------------------------------------------------------
     def code(self, lang: str) -> str:
@@ -99,9 +105,13 @@ class Family:
         for code-token families, so call it before tokenizing)."""
         check_lang(src), check_lang(tgt)
         if self.style == "tag":
-            if not self.has_tags(tokenizer):
+            tag = self.tag(tokenizer, tgt)
+            if tag is None:
+                if self.has_tags(tokenizer):
+                    raise UnknownFamilyError(f"{type(tokenizer).__name__}: this multilingual Marian tokenizer "
+                                             f"has no target tag for {tgt!r} ({' or '.join(TAG_ALIASES[tgt])})")
                 return list(texts)   # a single-direction checkpoint (e.g. opus-mt-bn-en)
-            return [f"{TARGET_TAGS[tgt]} {t}" for t in texts]
+            return [f"{tag} {t}" for t in texts]
         if self.style == "forced_bos":
             tokenizer.src_lang = self.code(src)
             tokenizer.tgt_lang = self.code(tgt)

@@ -77,7 +77,8 @@ class HFTransformerModel:
 
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
-        if not families.FAMILIES["marian"].has_tags(tokenizer):
+        marian = families.FAMILIES["marian"]
+        if not all(marian.tag(tokenizer, lang) for lang in families.LANGS):
             raise ValueError("a preset model needs a tokenizer with >>bn<< / >>en<< tags (bilingual.modeling.tokenizer)")
         if seed is not None:
             set_seed(seed)
