@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 
-from bilingual.filters.pipeline import REGISTRY, Pipeline, _load_steps
+from bilingual.filters.pipeline import REGISTRY, Pipeline, load_steps
 from bilingual.filters.steps.perplexity import CharNgramLM
 from bilingual.layout import PARALLEL_SAMPLES
 from bilingual.mining.align import benchmark_split, tico_documents
@@ -46,7 +46,7 @@ def run(tmp_path_factory):
 
 
 def test_steps_are_one_per_file_and_registered():
-    _load_steps()
+    load_steps()
     for name, module in [("length", "length"), ("length_ratio", "length"), ("script", "script"), ("junk", "junk"),
                          ("numbers", "numbers"), ("adequacy", "adequacy"), ("perplexity", "perplexity")]:
         assert REGISTRY[name].fn.__module__ == f"bilingual.filters.steps.{module}"

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 
 class AdequacyParams(StepParams):

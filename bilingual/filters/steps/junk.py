@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 
 _HTML = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>|&(?:[a-zA-Z]{2,8}|#\d{2,6}|#x[0-9a-fA-F]{2,6});")

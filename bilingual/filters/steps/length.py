@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 SIDES = ("bn", "en")
 

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import regex
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 
 _NOT_ALPHA = regex.compile(r"\p{Alphabetic=No}")
