@@ -87,7 +87,7 @@ def _fit(ds, alive, p: AdequacyParams, ctx):
     scorer, where = load_or_fit(p, folder)
     ctx.state["adequacy"] = scorer
     ho = scorer.report.get("heldout", {})
-    console.summary("adequacy scorer", {"folder": where, "threshold": round(scorer.threshold, 4),
+    console.detail("adequacy scorer", {"folder": where, "threshold": round(scorer.threshold, 4),
                                         "held-out false rejects": ho.get("false_reject"), "held-out AUC": ho.get("auc")})
 
 
