@@ -94,3 +94,24 @@ def test_bad_trusted_file_names_file_and_fix(tmp_path):
     bad.write_text("a,b\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"pairs\.csv: trusted pairs must be a \.tsv, a \.tmx or"):
         read_trusted([str(bad)])
+
+
+def test_same_scorer_in_every_process(tmp_path):
+    """Python's string hashing differs per process (set order); the scorer's lexicon and threshold must not."""
+    import os
+    import subprocess
+    import sys
+
+    lines = (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = ("import sys, json; from bilingual.filters.adequacy_model import fit_scorer, read_trusted; "
+            "s = fit_scorer(read_trusted([sys.argv[1]]), seed=3); "
+            "print(repr(s.threshold), json.dumps(s.featurizer.lexicon.table, sort_keys=True, ensure_ascii=False))")
+    outs = set()
+    for hash_seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        proc = subprocess.run([sys.executable, "-c", code, str(tsv)], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.add(proc.stdout)
+    assert len(outs) == 1
