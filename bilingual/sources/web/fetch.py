@@ -411,7 +411,7 @@ class Fetcher:
         for _hop in range(6):  # RFC 9309: follow at least five redirects
             try:
                 # RFC 9309 §2.5: parse at least the first 500 KiB; a longer file is cut there, not refused
-                resp = self._request_with_retries(url, accept_types=None, limit=-512_000, tries=tries)
+                resp = self._request_with_retries(url, accept_types=None, limit=-512_000, tries=tries, for_robots=True)
             except (GiveUp, Retryable) as err:
                 return RobotsEntry(origin, "unreachable", err.http_status, reason=err.reason), tries[0]
             attempts = tries[0]
@@ -441,7 +441,7 @@ class Fetcher:
 
     # -- one request with retries
     def _request_with_retries(self, url: str, accept_types: Optional[tuple], limit: int,
-                              tries: Optional[list] = None):
+                              tries: Optional[list] = None, for_robots: bool = False):
         """(status, headers, body) of one URL, no redirect following; retried per config.
         `tries[0]` counts the requests made. Raises GiveUp/Retryable (after the last try)."""
         cfg = self.cfg
@@ -459,16 +459,18 @@ class Fetcher:
         for attempt in retrying:
             with attempt:
                 tries[0] += 1
-                return self._request_once(url, accept_types, limit)
+                return self._request_once(url, accept_types, limit, for_robots)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request_once(self, url: str, accept_types: Optional[tuple], limit: int):
+    def _request_once(self, url: str, accept_types: Optional[tuple], limit: int, for_robots: bool = False):
         """One request. `limit` > 0: a longer body is refused; < 0: the body is cut at -limit bytes."""
         cfg = self.cfg
         truncate = limit < 0
         limit = abs(limit)
         host = host_of(url)
-        delay = cfg.delay if url.endswith("/robots.txt") else self.host_delay(url)
+        # robots.txt itself (and a same-host redirect of it, whatever its path) is paced by the recipe's delay:
+        # asking robots_for() here would wait on the lock held by the robots.txt fetch in progress
+        delay = cfg.delay if for_robots else self.host_delay(url)
         with self.pacer.slot(host, delay):
             deadline = _Deadline(cfg.timeout)
             try:
