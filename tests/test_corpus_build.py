@@ -56,7 +56,7 @@ def test_load_dataset_reads_splits_and_accounting(built):
         assert set(step) >= {"step", "in", "kept", "dropped", "seconds", "reasons"}
     assert stats["dataset_dir"] == str(out)
     assert {s["source"] for s in stats["sources"]} == {"tatoeba", "tico19"}
-    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["charlm-bn.npz", "charlm-en.npz"]
+    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["adequacy", "charlm-bn.npz", "charlm-en.npz"]
     assert json.loads((out / "stats.json").read_text())["kept"] == stats["kept"]
 
 
