@@ -84,7 +84,7 @@ def crawled(site_docs, tmp_path_factory):
             snaps[lang] = storage.snapshot_dir(tmp, f"site-{lang}", DAY)
             assert summary["documents"] == len(bn_links if lang == "bn" else en_links), summary
         gold_urls = {(site.url(b), site.url(e)): d for (b, e), d in gold.items()}
-    return tmp, snaps, gold_urls
+        yield tmp, snaps, gold_urls, site
 
 
 def test_url_key_removes_language_markers():
@@ -97,7 +97,7 @@ def test_url_key_removes_language_markers():
 
 
 def test_mine_web_pairs_documents_and_sentences_with_lineage(site_docs, crawled):
-    tmp, snaps, gold = crawled
+    tmp, snaps, gold, _ = crawled
     served = set(site_docs) - {"ntrex_a", "ntrex_b"}
     trusted = parallel_pairs(exclude_docs=served, ntrex=False)  # nothing the site serves is in the lexicon
     s = mine_web(snaps["bn"], snaps["en"], tmp / "out", day=DAY, lexicon=Lexicon.learn(trusted), trusted=trusted)
@@ -130,7 +130,7 @@ def test_mine_web_pairs_documents_and_sentences_with_lineage(site_docs, crawled)
 
 def test_mine_command_web(crawled, tmp_path, monkeypatch):
     monkeypatch.setenv("BILINGUAL_CACHE", str(tmp_path / "cache"))
-    _, snaps, gold = crawled
+    _, snaps, gold, _ = crawled
     args = ["--web", str(snaps["bn"]), str(snaps["en"]), "--output-dir", str(tmp_path), "--date", DAY,
             "--name", "site-mined", "--bootstrap-rounds", "0", "--quiet"]
     assert mine_main(args) == 0
@@ -138,3 +138,24 @@ def test_mine_command_web(crawled, tmp_path, monkeypatch):
     assert {(p.provenance["bn_url"], p.provenance["en_url"]) for p in pairs} == set(gold)
     assert mine_main(["--web", str(snaps["en"]), str(snaps["bn"]), "--output-dir", str(tmp_path), "--quiet"]) == 1
     assert mine_main(["--web", str(tmp_path / "nope"), str(snaps["en"]), "--output-dir", str(tmp_path)]) == 1
+
+
+def test_pipeline_recipe_lists_a_source_yaml_and_a_snapshot(crawled, tmp_path, monkeypatch):
+    """`web:` in the pipeline recipe: the bn half as a source YAML (crawled by the run), the en half as a
+    crawl snapshot folder; the collect stage crawls, mines and lists both."""
+    import yaml
+    from bilingual.workflow import PipelineRecipe, collect_web
+    monkeypatch.setenv("BILINGUAL_CACHE", str(tmp_path / "cache"))
+    _, snaps, gold, site = crawled
+    source = tmp_path / "site-bn.yaml"
+    source.write_text(yaml.safe_dump({"name": "site-bn", "language": "bn", "license": "test-only",
+                                      "start_urls": [site.url("/bn/")], "delay": 0, "max_pages": 50,
+                                      "documents": {"min_chars": 20, "content_selector": "article",
+                                                    "url_patterns": ["/bn/(news|p|stories)/"]}}))
+    recipe = PipelineRecipe.model_validate({"corpora": [], "filter_recipe": "f.yaml", "train_config": "t.yaml",
+                                            "web": [{"name": "site-mined", "bn": str(source), "en": str(snaps["en"])}]})
+    rows = collect_web(recipe, tmp_path / "work", DAY)
+    assert [(r["source"], r["kind"]) for r in rows] == [("site-bn", "documents"), ("site-mined", "pairs")]
+    pairs = read_pairs(rows[1]["snapshot"])
+    assert {(p.provenance["bn_url"], p.provenance["en_url"]) for p in pairs} == set(gold)
+    assert rows[1]["kept"] == len(pairs) and rows[1]["read"] == 16

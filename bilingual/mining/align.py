@@ -61,12 +61,13 @@ class Link:
 class Aligner:
     def __init__(self, lexicon: Lexicon, threshold: float = 0.3, min_words: int = 3, merge_gain: float = 0.1,
                  common_share: float = 0.08, common_weight: float = 0.5, names: Optional[str] = "transliteration",
-                 gap_threshold: Optional[float] = 0.15):
+                 gap_threshold: Optional[float] = 0.15, gap_max: int = 4):
         self.lex = lexicon
         self.threshold = threshold
         self.min_words = min_words
         self.merge_gain = merge_gain
         self.gap_threshold = gap_threshold
+        self.gap_max = gap_max
         self.common_share = common_share
         self.common_weight = common_weight
         self.names = NAME_MATCHERS[names] if names else None
@@ -229,8 +230,9 @@ class Aligner:
         return sorted(links, key=lambda l: l.bn)
 
     def _gap_fill(self, anchors, S, n_b: int, n_e: int) -> list[tuple[int, int, float]]:
-        """1–1 links between two consecutive anchor links at the lower `gap_threshold`: inside the gap a
-        candidate must be the mutual best and keep the chain monotone (the anchors vouch for the region)."""
+        """1–1 links between two consecutive anchor links at the lower `gap_threshold`, in gaps of at most
+        `gap_max` sentences on each side: inside the gap a candidate must be the mutual best and keep the chain
+        monotone (close anchors vouch for the region; a wide gap, e.g. a section one article lacks, does not)."""
         if self.gap_threshold is None or self.gap_threshold >= self.threshold:
             return []
         import bisect
@@ -242,7 +244,7 @@ class Aligner:
                 continue
             k = bisect.bisect_left(starts, i)  # the gap after anchor k-1
             (b0, e0), (b1, e1) = bounds[k], bounds[k + 1]
-            if b0 < i < b1 and e0 < j < e1:
+            if b0 < i < b1 and e0 < j < e1 and b1 - b0 - 1 <= self.gap_max and e1 - e0 - 1 <= self.gap_max:
                 cells[k].append((sc, i, j))
         out = []
         for cands in cells.values():

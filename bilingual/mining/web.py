@@ -116,7 +116,8 @@ def mine_web(bn_snapshot, en_snapshot, output_root, day=None, name: str = SOURCE
     storage.write_quarantine(out, bad)
     storage.write_manifest(out, manifest)
     by_method = {m: sum(1 for p in doc_pairs if p.method == m) for m in ("url", "content")}
-    summary = {"source": name, "snapshot": str(out), "bn_documents": len(bn_docs), "en_documents": len(en_docs),
+    licenses = sorted({d["license"] for d in bn_docs + en_docs})
+    summary = {"source": name, "license": "; ".join(licenses), "snapshot": str(out), "bn_documents": len(bn_docs), "en_documents": len(en_docs),
                "document_pairs": len(doc_pairs), "paired_by_url": by_method["url"],
                "paired_by_content": by_method["content"],
                "unpaired_documents": len(bn_docs) + len(en_docs) - 2 * len(doc_pairs),
