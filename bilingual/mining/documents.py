@@ -7,9 +7,11 @@
 2. Content, for the pages left. Each page becomes a bag of English-side terms: a bn page gives the lexicon
    translations of its words, its Latin-script words, its numbers (digits in either script) and the sound
    keys of its names (transliterate.py); an en page its stems, numbers and name keys. Terms are weighted
-   by idf over the en pages and compared by cosine. A pair must be each other's best, score ≥ `min_score`
-   and beat the runner-up (on either side) by `margin`; when both pages give a publication date they must
-   be within `max_days` (method "content").
+   by idf over the en pages and compared by cosine; each page's `top_k` partners by that similarity are
+   then rescored by sentence alignment (the share of both pages' sentences the aligner links).
+   Competitive linking in rounds on that score: a pair must be each other's best among the pages still
+   unpaired, score ≥ `min_score` and beat the runner-up (on either side) by `margin`; when both pages give
+   a publication date they must be within `max_days` (method "content").
 Everything else is left unpaired, with the best score it reached (the caller records it as a reason).
 """
 
@@ -125,9 +127,72 @@ def content_scores(bn_docs: Sequence[dict], en_docs: Sequence[dict], lexicon: Le
     return scores
 
 
-def pair_documents(bn_docs: Sequence[dict], en_docs: Sequence[dict], lexicon: Lexicon, min_score: float = 0.1,
-                   margin: float = 0.05, max_days: Optional[int] = 3, use_urls: bool = True,
-                   use_content: bool = True) -> tuple[list[DocPair], dict[tuple[str, int], float]]:
+def _competitive_linking(scores: dict[tuple[int, int], float], bn_docs, en_docs, min_score: float, margin: float,
+                         max_days: Optional[int]) -> list[DocPair]:
+    """Rounds of mutual-best linking: a pair needs score ≥ `min_score` and a `margin` over the runner-up on
+    both sides among the documents still unpaired; pairs taken in a round leave the pool, so a page whose
+    best match was someone else's better match gets its own chance next round."""
+    pairs: list[DocPair] = []
+    left = dict(scores)
+    while True:
+        by_b: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        by_e: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        for (i, j), s in left.items():
+            by_b[i].append((s, j))
+            by_e[j].append((s, i))
+        for lst in (*by_b.values(), *by_e.values()):
+            lst.sort(reverse=True)
+        taken = []
+        for i, lst in sorted(by_b.items()):
+            s, j = lst[0]
+            if s < min_score or by_e[j][0][1] != i:
+                continue
+            runner_up = max(lst[1][0] if len(lst) > 1 else 0.0, by_e[j][1][0] if len(by_e[j]) > 1 else 0.0)
+            if s - runner_up < margin:
+                continue
+            db, de = _date(bn_docs[i]), _date(en_docs[j])
+            if max_days is not None and db and de and abs((db - de).days) > max_days:
+                continue
+            taken.append(DocPair(i, j, round(s, 4), "content"))
+        if not taken:
+            return pairs
+        pairs += taken
+        done_b, done_e = {p.bn for p in taken}, {p.en for p in taken}
+        left = {k: s for k, s in left.items() if k[0] not in done_b and k[1] not in done_e}
+
+
+def verify_candidates(scores: dict[tuple[int, int], float], bn_docs, en_docs, lexicon: Lexicon,
+                      top_k: int = 3) -> dict[tuple[int, int], float]:
+    """Each page's `top_k` partners by term similarity, rescored by sentence alignment: the share of both
+    pages' sentences the aligner links. Translations link most of their sentences; two pages on the same
+    topic link few, so this separates what bags of words cannot."""
+    from bilingual.mining.align import Aligner
+    from bilingual.mining.segment import split_sentences
+    ranked_b: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    ranked_e: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for (i, j), s in scores.items():
+        ranked_b[i].append((s, j))
+        ranked_e[j].append((s, i))
+    cands = {(i, j) for i, lst in ranked_b.items() for _, j in sorted(lst, reverse=True)[:top_k]}
+    cands |= {(i, j) for j, lst in ranked_e.items() for _, i in sorted(lst, reverse=True)[:top_k]}
+    sents_b: dict[int, list[str]] = {}
+    sents_e: dict[int, list[str]] = {}
+    aligner = Aligner(lexicon)
+    out = {}
+    for i, j in sorted(cands):
+        b = sents_b.setdefault(i, split_sentences(bn_docs[i].get("text") or "", "bn"))
+        e = sents_e.setdefault(j, split_sentences(en_docs[j].get("text") or "", "en"))
+        if not b or not e:
+            continue
+        links = aligner.align(b, e)
+        covered = sum(len(l.bn) for l in links) + sum(len(l.en) for l in links)
+        out[(i, j)] = round(covered / (len(b) + len(e)), 4)
+    return out
+
+
+def pair_documents(bn_docs: Sequence[dict], en_docs: Sequence[dict], lexicon: Lexicon, min_score: float = 0.3,
+                   margin: float = 0.1, max_days: Optional[int] = 3, use_urls: bool = True,
+                   use_content: bool = True, top_k: int = 3) -> tuple[list[DocPair], dict[tuple[str, int], float]]:
     """Pairs of documents (see the module docstring) and, for every document left unpaired, the best
     content score it reached (key: ("bn"|"en", index))."""
     pairs: list[DocPair] = []
@@ -152,28 +217,11 @@ def pair_documents(bn_docs: Sequence[dict], en_docs: Sequence[dict], lexicon: Le
         left_e = [j for j in range(len(en_docs)) if j not in used_e]
         raw = content_scores([bn_docs[i] for i in left_b], [en_docs[j] for j in left_e], lexicon)
         scores = {(left_b[a], left_e[b]): s for (a, b), s in raw.items()}
-        by_b: dict[int, list[tuple[float, int]]] = defaultdict(list)
-        by_e: dict[int, list[tuple[float, int]]] = defaultdict(list)
-        for (i, j), s in scores.items():
-            by_b[i].append((s, j))
-            by_e[j].append((s, i))
-        for lst in (*by_b.values(), *by_e.values()):
-            lst.sort(reverse=True)
-        for i, lst in by_b.items():
-            best[("bn", i)] = lst[0][0]
-        for j, lst in by_e.items():
-            best[("en", j)] = lst[0][0]
-        for i, lst in sorted(by_b.items()):
-            s, j = lst[0]
-            if s < min_score or by_e[j][0][1] != i:
-                continue
-            runner_up = max(lst[1][0] if len(lst) > 1 else 0.0, by_e[j][1][0] if len(by_e[j]) > 1 else 0.0)
-            if s - runner_up < margin:
-                continue
-            db, de = _date(bn_docs[i]), _date(en_docs[j])
-            if max_days is not None and db and de and abs((db - de).days) > max_days:
-                continue
-            pairs.append(DocPair(i, j, round(s, 4), "content"))
+        verified = verify_candidates(scores, bn_docs, en_docs, lexicon, top_k)
+        for (i, j), s in verified.items():
+            best[("bn", i)] = max(best.get(("bn", i), s), s)
+            best[("en", j)] = max(best.get(("en", j), s), s)
+        pairs += _competitive_linking(verified, bn_docs, en_docs, min_score, margin, max_days)
     for p in pairs:
         best.pop(("bn", p.bn), None)
         best.pop(("en", p.en), None)

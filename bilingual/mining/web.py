@@ -48,7 +48,7 @@ def _lexicon_sig(lexicon: Optional[Lexicon]) -> str:
 
 
 def mine_web(bn_snapshot, en_snapshot, output_root, day=None, name: str = SOURCE, threshold: float = 0.3,
-             bootstrap_rounds: int = 1, min_doc_score: float = 0.1, force: bool = False, cache_dir=None,
+             bootstrap_rounds: int = 1, min_doc_score: float = 0.3, force: bool = False, cache_dir=None,
              lexicon: Optional[Lexicon] = None, trusted: Optional[list[tuple[str, str]]] = None) -> dict:
     """Pair pages, align their sentences, write `output_root/raw/<day>/<name>/pairs-*.parquet` + manifest +
     stats.json. Rerunning with the same inputs skips the work. The lexicon and the trusted pairs it is
@@ -104,7 +104,8 @@ def mine_web(bn_snapshot, en_snapshot, output_root, day=None, name: str = SOURCE
                 continue
             score = best.get((lang, k))
             why = (f"no-translation-found: no {'en' if lang == 'bn' else 'bn'} page with the same URL pattern, "
-                   + (f"best content score {score:.3f} (needs ≥ {min_doc_score}, mutual best, a margin)"
+                   + (f"best content score {score:.3f} (share of sentences aligned with its closest candidates; "
+                      f"needs ≥ {min_doc_score}, mutual best, a margin)"
                       if score is not None else "and none sharing any term"))
             manifest.append(LineageRecord(source=name, url=d["url"], path=f"{lang}:{d['id']}", status="skipped",
                                           reason=why, sha256=d.get("sha256") or None, license=d["license"]))
