@@ -9,12 +9,15 @@ Method (no model, nothing downloaded):
    same share from e's side, combined as a harmonic mean; multiplied by a length-ratio factor and by a
    number-agreement factor (numbers present on both sides but disjoint cut the score, shared numbers raise
    it). Words found in more than 8% of the document's en sentences (its topic, e.g. the article's own
-   name) count half: sharing them is weak evidence of translation.
+   name) count half: sharing them is weak evidence of translation. A side with fewer than 4 content words
+   (a heading, a caption) needs a score of 0.7: one shared word is most of such a line.
 3. Links: candidate 1–1 links need score ≥ threshold and must be each other's best (mutual best);
    they are taken greedily by score, and kept only if they are in order with the links already taken
    (the kept links form a monotone chain). A 1–2 or 2–1 link replaces a 1–1 link when merging the
    neighbouring sentence raises the score clearly; between two links, unlinked neighbours may form a
    1–2 / 2–1 link at a stricter threshold (n–m links, indices comma-joined).
+   Between two anchor links at most 4 sentences apart (on each side), mutual-best 1–1 links are also
+   taken at the lower gap threshold 0.15: close anchors vouch for the region.
 4. Bootstrapping (`align_documents`): the pairs of a first pass that score ≥ 0.5 are added to the
    trusted pairs, the lexicon is learned again and the documents are aligned again (mine → learn →
    re-mine), so the documents' own vocabulary becomes evidence.
@@ -61,13 +64,16 @@ class Link:
 class Aligner:
     def __init__(self, lexicon: Lexicon, threshold: float = 0.3, min_words: int = 3, merge_gain: float = 0.1,
                  common_share: float = 0.08, common_weight: float = 0.5, names: Optional[str] = "transliteration",
-                 gap_threshold: Optional[float] = 0.15, gap_max: int = 4):
+                 gap_threshold: Optional[float] = 0.15, gap_max: int = 4, short_words: int = 4,
+                 short_threshold: float = 0.7):
         self.lex = lexicon
         self.threshold = threshold
         self.min_words = min_words
         self.merge_gain = merge_gain
         self.gap_threshold = gap_threshold
         self.gap_max = gap_max
+        self.short_words = short_words  # a side with fewer content words (a heading) needs `short_threshold`
+        self.short_threshold = short_threshold
         self.common_share = common_share
         self.common_weight = common_weight
         self.names = NAME_MATCHERS[names] if names else None
@@ -193,7 +199,8 @@ class Aligner:
             for j in cands:
                 if len(E[j].words) >= 2:
                     s = self.score(b, E[j])
-                    if s > 0:
+                    short = min(len(b.words), len(E[j].words)) < self.short_words
+                    if s > 0 and (not short or s >= self.short_threshold):
                         S[(i, j)] = s
         best_e: dict[int, tuple[float, int]] = {}
         best_b: dict[int, tuple[float, int]] = {}
