@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "download-wiki": ("download_wiki", "download Wikipedia dumps (bn, en) and langlinks"),
     "collect-wiki": ("collect_wiki", "extract Wikipedia articles into Document shards"),
-    "mine": ("mine", "mine parallel sentences from comparable Wikipedia articles"),
+    "mine": ("mine", "mine parallel sentences from linked Wikipedia articles or a bilingual site's crawls"),
     "align": ("align", "align sentences of linked bn/en articles"),
     "scrape": ("scrape", "crawl the configured web sources (robots.txt, rate limits)"),
     "migrate": ("migrate", "migrate data written by the old pipeline"),

@@ -45,6 +45,15 @@ class WikiSource(_Strict):
     index: Optional[str] = None
 
 
+class WebSite(_Strict):
+    """A bilingual site mined for pairs: its bn and en halves, each a crawl snapshot folder or a source
+    YAML (recipes/sources/*.yaml, crawled into the run first)."""
+
+    name: str = "web-mined"
+    bn: str
+    en: str
+
+
 class PipelineRecipe(_Strict):
     """`recipes/pipeline/*.yaml`: what the whole run reads and how far each stage goes."""
 
@@ -52,6 +61,7 @@ class PipelineRecipe(_Strict):
     wikipedia: list[WikiSource] = Field(default_factory=list)
     wiki_links: Optional[str] = None
     wiki_min_score: float = 0.4  # mined pairs below this alignment score are not kept (precision first)
+    web: list[WebSite] = Field(default_factory=list)  # bilingual sites: crawl snapshots or source YAMLs
     filter_recipe: str
     eval_sets: list[str] = Field(default_factory=list)
     tokenizer_vocab_size: int = 4000
@@ -214,6 +224,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
             counts = corpora.snapshot_corpus(reader, snap, c.name, path, c.license)
             rows.append({**counts, "license": c.license, "snapshot": str(snap)})
         rows += collect_wikipedia(recipe, raw_root, day)
+        rows += collect_web(recipe, raw_root, day)
         return {"sources": rows, "records_out": sum(r.get("kept", 0) for r in rows)}
 
     section = run.stage("collect", collect)
@@ -321,6 +332,30 @@ def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[
                                  threshold=recipe.wiki_min_score, cache_dir=raw_root / "cache")
         rows.append({"source": "wikipedia-mined", "kind": "pairs", "license": "CC BY-SA 4.0",
                      "snapshot": str(storage.snapshot_dir(raw_root, "wikipedia-mined", day)), **_counts(summary)})
+    return rows
+
+
+def collect_web(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[dict]:
+    """Each bilingual site: crawl its source YAMLs (a snapshot folder is used as it is), then mine pairs."""
+    from bilingual.mining.web import mine_web
+    from bilingual.sources.web.crawl import crawl
+
+    rows = []
+    for site in recipe.web:
+        snaps = {}
+        for lang in ("bn", "en"):
+            given = resolve(getattr(site, lang))
+            if given.suffix in (".yaml", ".yml"):
+                summary = crawl(given, raw_root, day=day)
+                snaps[lang] = Path(summary["snapshot_dir"])
+                rows.append({"source": summary["source"], "kind": "documents", "license": summary["license"],
+                             "snapshot": str(snaps[lang]),
+                             **_counts(summary)})
+            else:
+                snaps[lang] = given
+        summary = mine_web(snaps["bn"], snaps["en"], raw_root, day=day, name=site.name, cache_dir=raw_root / "cache")
+        rows.append({"source": site.name, "kind": "pairs", "license": summary["license"], "snapshot": summary["snapshot"],
+                     **_counts(summary)})
     return rows
 
 
