@@ -183,7 +183,7 @@ def test_two_process_gloo_run_through_accelerate(ds64, tmp_path):
            "--config", str(tmp_path / "cfg.yaml"), "--quiet"]
     proc = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert re.search(r"world size \(processes\)\s+2", proc.stdout), proc.stdout[-2000:]
+    assert re.search(r"world size \(processes\)\W+2\b", proc.stdout), proc.stdout[-2000:]
     res = json.loads((tmp_path / "run" / "train_results.json").read_text())
     assert res["hyperparameters"]["world_size"] == 2
     assert res["hyperparameters"]["distributed_backend"] == "gloo"

@@ -18,12 +18,18 @@ from bilingual import storage
 from bilingual.inference.export import (INT8_MAX_CHRF_DROP, INT8_MIN_IDENTICAL, FP32_MIN_IDENTICAL, ExportError, Reference,
                      UnsupportedModelError, _parity_or_raise, check_model_dir, copy_side_files, staged_dir)
 from bilingual.inference.translator import Translator
+from bilingual.modeling.families import FAMILIES, family_of_dir
 
-SUPPORTED = ("marian",)
+# every registered model family (bilingual.modeling.families); Marian gets the loader below, the others
+# CTranslate2's stock loader named by their family entry
+SUPPORTED = tuple(sorted({t for f in FAMILIES.values() for t in f.model_types}))
 
 
 def _converter(model_dir: Path):
     from ctranslate2.converters import TransformersConverter
+
+    if family_of_dir(model_dir).name != "marian":
+        return TransformersConverter(str(model_dir))
     from ctranslate2.converters.transformers import BartLoader
 
     class Loader(BartLoader):
