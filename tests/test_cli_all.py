@@ -32,3 +32,34 @@ def test_quiet_also_silences_datasets_bars():
     code = ("import datasets; from bilingual import console; assert datasets.is_progress_bar_enabled(); "
             "console.set_quiet(True); assert console.quiet() and not datasets.is_progress_bar_enabled()")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# `train` takes Seq2SeqTrainingArguments-style flags (HfArgumentParser): underscores are its convention
+UNDERSCORE_CONVENTION = {"train"}
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_usage_names_the_command_and_flags_are_hyphenated(name, capsys):
+    """`bilingual <command>` in the usage line; every flag has a hyphenated spelling (an underscore one may be an
+    alias beside it, as Hugging Face scripts spell them)."""
+    import re
+
+    assert cli.main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: bilingual {name} "), out.splitlines()[0]
+    if name in UNDERSCORE_CONVENTION:
+        return
+    flags = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", out))
+    for flag in flags:
+        if "_" in flag:
+            assert flag.replace("_", "-") in flags, f"{name}: {flag} has no hyphenated spelling"
+    assert not out.rstrip().endswith(("(", ",")), "help text stops mid-sentence"
+
+
+def test_migrate_help_is_complete(capsys):
+    assert cli.main(["migrate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "reporting what could not be read." in " ".join(out.split())
+    for positional in ("input_dir", "output_dir"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(positional))
+        assert len(line.split()) > 1, f"{positional} has no help"

@@ -199,16 +199,19 @@ def test_preflight_messages(release, tmp_path, capsys):
 
     no_onnx = copy_tree(release["model"], tmp_path / "no_onnx")
     shutil.rmtree(no_onnx / "onnx")
-    fails(["--model", str(no_onnx)], "no encoder_model.onnx", "--no-onnx")
-    # ... and without ONNX requested it goes through, with no onnx/ in the tree
-    assert publish_cmd.main(["--model", str(no_onnx), "--no-onnx", "--version", "v1",
-                             "--dry-run", str(tmp_path / "ok"), "--quiet"]) == 0
-    capsys.readouterr()
-    assert not (tmp_path / "ok" / "model" / "onnx").exists()
+    fails(["--model", str(no_onnx), "--onnx"], "no encoder_model.onnx", "bilingual export", "--no-onnx")
+    # ... by default (and with --no-onnx) a model that was never exported goes through, with no onnx/ in the tree
+    for flags in ([], ["--no-onnx"]):
+        shutil.rmtree(tmp_path / "ok", ignore_errors=True)
+        assert publish_cmd.main(["--model", str(no_onnx), "--version", "v1",
+                                 "--dry-run", str(tmp_path / "ok"), "--quiet", *flags]) == 0
+        capsys.readouterr()
+        assert (tmp_path / "ok" / "model" / "config.json").exists()
+        assert not (tmp_path / "ok" / "model" / "onnx").exists()
 
     no_model_card = copy_tree(release["model"], tmp_path / "no_model_card")
     (no_model_card / "README.md").unlink()
-    fails(["--model", str(no_model_card)], "no README.md model card", "scripts/card.py")
+    fails(["--model", str(no_model_card)], "no README.md model card", "bilingual card --model")
 
     bad_yaml = copy_tree(release["dataset"], tmp_path / "bad_yaml")
     (bad_yaml / "README.md").write_text("---\nlanguage: [bn\n---\n# x\n", encoding="utf-8")
@@ -221,7 +224,7 @@ def test_preflight_messages(release, tmp_path, capsys):
                              "--dry-run", str(tmp_path / "warn"), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "does not show loading from other/mt" in err and "--model-repo other/mt" in err
-    fails([], "nothing to publish")
+    fails([], "nothing to publish", "--dataset DIR", "--model DIR")
     assert publish_cmd.main(["--dataset", str(release["dataset"]), "--version", "v1",
                              "--dry-run", str(release["dataset"] / "out")]) == 2
     assert "is inside" in capsys.readouterr().err and not (release["dataset"] / "out").exists()
@@ -301,3 +304,49 @@ def test_ctranslate2_folder_is_published_and_loads_from_the_dry_run(release, tmp
     expected = ctranslate2.Translator(str(model / "ctranslate2")).translate_batch(source, **fixed)
     got = ctranslate2.Translator(str(out / "model" / "ctranslate2")).translate_batch(source, **fixed)
     assert got[0].hypotheses == expected[0].hypotheses and len(got[0].hypotheses[0]) > 0
+
+
+def test_release_tag_defaults_to_the_version(release, tmp_path, capsys):
+    from bilingual import __version__
+
+    assert publish_cmd.main(["--dataset", str(release["dataset"]), "--dry-run", str(tmp_path / "out")]) == 0
+    assert f"publish dry run v{__version__} ->" in capsys.readouterr().out
+
+
+def test_eval_overlap_rejects_are_not_published(release, tmp_path):
+    """Rejects that overlap the test sets stay home; the other rejects are published with their reasons."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dataset = copy_tree(release["dataset"], tmp_path / "dataset")
+    (dataset / "rejects").mkdir()
+    shard = dataset / "rejects" / "rejects-00000.parquet"
+    pq.write_table(pa.table({"bn": ["ক", "খ", "গ"], "en": ["a", "b", "c"],
+                             "reject_step": ["eval_overlap", "dedup", None],
+                             "reject_reason": ["in_eval_set", "exact_duplicate", None]}), shard)
+    before = shard.read_bytes()
+    clean = dataset / "rejects" / "rejects-00001.parquet"
+    pq.write_table(pa.table({"bn": ["ঘ"], "en": ["d"], "reject_step": ["langid"], "reject_reason": ["not_bn"]}), clean)
+    out = tmp_path / "out"
+    hub.publish(dataset, None, version="v1", dry_run_dir=out)
+    published = pq.read_table(out / "dataset" / "rejects" / "rejects-00000.parquet").to_pylist()
+    assert [r["reject_step"] for r in published] == ["dedup", None]
+    assert (out / "dataset" / "rejects" / "rejects-00001.parquet").read_bytes() == clean.read_bytes()
+    assert shard.read_bytes() == before  # the dataset folder itself is not changed
+
+
+def test_published_files_honour_the_umask(release, tmp_path):
+    """Under umask 022 cards and the dry-run tree are readable by others (0644 files, 0755 folders)."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        model = copy_tree(release["model"], tmp_path / "model")
+        card = cards.write_model_card(model, sample_report(model))
+        out = tmp_path / "out"
+        hub.publish(release["dataset"], model, version="v1", dry_run_dir=out)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(card.stat().st_mode) == 0o644
+    for path in [out, *out.rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path

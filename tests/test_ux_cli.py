@@ -139,3 +139,18 @@ def test_report_subcommand_writes_html(tmp_path, capsys):
     assert (tmp_path / "report.html").is_file()
     assert cli.main(["report", str(tmp_path / "nope")]) == 1
     assert "no report.json" in capsys.readouterr().err
+
+
+def test_quiet_is_quiet_but_keeps_the_summary(tmp_path):
+    """`--quiet filter`: no funnel tables, no bars, no library warnings; the one end-of-command summary stays."""
+    tsv = tmp_path / "pairs.tsv"
+    lines = (REPO / "data" / "samples" / "parallel" / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()
+    tsv.write_text("\n".join(lines[:300]) + "\n", encoding="utf-8")
+    args = ["filter", "--recipe", str(REPO / "recipes" / "filters" / "default.yaml"), "--input", str(tsv)]
+    loud = run_cli([*args, "--output-dir", str(tmp_path / "loud")])
+    quiet = run_cli(["--quiet", *args, "--output-dir", str(tmp_path / "quiet")])
+    assert loud.returncode == 0 and quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "filter funnel" in loud.stdout  # the detail table exists ...
+    assert "filter funnel" not in quiet.stdout and "totals" not in quiet.stdout  # ... and --quiet hides it
+    assert "kept" in quiet.stdout and "rejected" in quiet.stdout  # the summary is still there
+    assert "Warning" not in quiet.stderr and "%|" not in quiet.stderr, quiet.stderr[-2000:]

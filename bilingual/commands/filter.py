@@ -11,7 +11,7 @@ from bilingual import console
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="filter", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual filter", description=__doc__)
     ap.add_argument("--recipe", required=True, help="recipes/filters/NAME.yaml")
     ap.add_argument("--input", nargs="+", required=True, type=Path, help="files or folders")
     ap.add_argument("--output-dir", required=True, type=Path)

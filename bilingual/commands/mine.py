@@ -12,7 +12,7 @@ from bilingual.storage import CorruptShardError
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="mine", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual mine", description=__doc__)
     ap.add_argument("--bn-snapshot", required=True, help="raw/<date>/wikipedia-bn folder from collect_wiki")
     ap.add_argument("--en-snapshot", required=True, help="raw/<date>/wikipedia-en folder from collect_wiki")
     ap.add_argument("--links", help="langlinks.sql(.gz) or bn/en title TSV (default: the bn snapshot's langlinks)")

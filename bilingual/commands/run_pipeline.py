@@ -11,7 +11,7 @@ from bilingual import console
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_pipeline", description=(
+    p = argparse.ArgumentParser(prog="bilingual run", description=(
         "Run every stage — sources, corpus + filters, tokenizer, training, evaluation, ONNX export, cards, "
         "publish (dry run) and the HTML report — into one run folder. Rerunning into the same folder with the "
         "same settings skips finished stages; other settings are refused."))

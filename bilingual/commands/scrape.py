@@ -16,7 +16,7 @@ from bilingual.sources.web.config import SourceConfigError, load_source
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scrape", description="Crawl configured web sources politely into data/raw/.")
+    p = argparse.ArgumentParser(prog="bilingual scrape", description="Crawl configured web sources politely into data/raw/.")
     p.add_argument("--sources", nargs="+", required=True, metavar="YAML", help="recipes/sources/*.yaml files")
     p.add_argument("--output-dir", default="data", help="root of the data tree (default: data)")
     p.add_argument("--day", default=None, help="snapshot date YYYY-MM-DD (default: today, UTC); same day resumes")

@@ -52,7 +52,7 @@ def build_parser():
     from bilingual.modeling.args import ARGUMENT_CLASSES
     from transformers import HfArgumentParser
 
-    p = HfArgumentParser(ARGUMENT_CLASSES, prog="train", description=__doc__.splitlines()[0])
+    p = HfArgumentParser(ARGUMENT_CLASSES, prog="bilingual train", description=__doc__.splitlines()[0])
     p.add_argument("--config", help="training recipe (recipes/train/NAME.yaml); flags override its keys")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p

@@ -29,6 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from bilingual.layout import (DATA_DIR, DATASET_DIR, REJECT_REASON_COLUMN, REJECT_STEP_COLUMN, REJECTS_DIR,
+                              REJECTS_GLOB, REPORT_HTML, REPORT_JSON, SPLITS, split_glob)
+
 log = logging.getLogger("bilingual.reporting.report")
 
 BENGALI_FONT_CANDIDATES = (
@@ -157,22 +160,9 @@ def _img(uri: str, alt: str) -> str:
 
 LID_COLUMN = re.compile(r"(^|_)(lid|langid|lang_?id|lang_prob|lang_conf|lid_prob|lid_score)(_|$)|_lid_|lid_(bn|en)|"
                         r"(bn|en)_(lid|lang)_?(prob|conf|score)?$", re.I)
-STEP_COLUMNS = ("step", "filter", "stage", "rejected_by")
-REASON_COLUMNS = ("reason", "reject_reason", "why", "error")
-
-
-def _is_reject_file(path: Path, root: Path) -> bool:
-    parts = [p.lower() for p in path.relative_to(root).parts]
-    return any("reject" in p or "quarantine" in p for p in parts)
-
-
-def _split_of(path: Path, root: Path) -> Optional[str]:
-    for part in path.relative_to(root).parts:
-        low = part.lower()
-        for split in ("train", "validation", "valid", "dev", "test"):
-            if low == split or low.startswith(split + "-") or low.startswith(split + "_") or low.startswith(split + "."):
-                return {"valid": "validation", "dev": "validation"}.get(split, split)
-    return None
+def _split_of(path: Path) -> Optional[str]:
+    """The split a shard holds, from its name as the corpus build writes it (`data/<split>-*.parquet`)."""
+    return next((s for s in SPLITS if path.match(split_glob(s))), None)
 
 
 def _read_rows(files: Iterable[Path], wanted: Iterable[str], limit: int = MAX_ROWS):
@@ -205,16 +195,13 @@ def dataset_stats(run_dir: Path) -> dict:
     """What the report shows from `run_dir/dataset/` Parquet (kept pairs and rejects)."""
     import pyarrow.parquet as pq
 
-    root = run_dir / "dataset"
+    root = run_dir / DATASET_DIR
     out: dict[str, Any] = {}
     if not root.is_dir():
         return out
-    files = sorted(p for p in root.rglob("*.parquet") if p.name != "manifest.parquet")
-    kept_files = [p for p in files if not _is_reject_file(p, root)]
-    reject_files = [p for p in files if _is_reject_file(p, root)]
-    extra = run_dir / "rejects"
-    if extra.is_dir():
-        reject_files += sorted(extra.rglob("*.parquet"))
+    # kept pairs: data/<split>-*.parquet (corpus build) or kept-*.parquet (`bilingual filter`); rejects: rejects/
+    kept_files = sorted((root / DATA_DIR).glob("*.parquet")) + sorted(root.glob("kept-*.parquet"))
+    reject_files = sorted((root / REJECTS_DIR).glob(REJECTS_GLOB))
 
     names: set[str] = set()
     for p in kept_files:
@@ -229,7 +216,7 @@ def dataset_stats(run_dir: Path) -> dict:
     out["lid_columns"] = lid_cols
     split_counts: Counter = Counter()
     for r in rows:
-        split_counts[r.get("split") or _split_of(r["__file__"], root) or "all"] += 1
+        split_counts[r.get("split") or _split_of(r["__file__"]) or "all"] += 1
     out["splits"] = dict(split_counts)
     out["sources"] = dict(Counter(r["source"] for r in rows if r.get("source")))
     out["lengths"] = {lang: [len(r[lang]) for r in rows if isinstance(r.get(lang), str)] for lang in ("bn", "en")}
@@ -239,18 +226,10 @@ def dataset_stats(run_dir: Path) -> dict:
     out["lid"] = {c: [v for v in (_num(r.get(c)) for r in rows) if v is not None] for c in lid_cols}
 
     if reject_files:
-        rnames: set[str] = set()
-        for p in reject_files:
-            try:
-                rnames |= set(pq.read_schema(p).names)
-            except Exception:
-                pass
-        step_col = next((c for c in STEP_COLUMNS if c in rnames), None)
-        reason_col = next((c for c in REASON_COLUMNS if c in rnames), None)
-        rrows, rtotal = _read_rows(reject_files, [c for c in (step_col, reason_col, "bn", "en", "source") if c])
+        step_col, reason_col = REJECT_STEP_COLUMN, REJECT_REASON_COLUMN  # as the filter pipeline writes them
+        rrows, rtotal = _read_rows(reject_files, [step_col, reason_col, "bn", "en", "source"])
         out["rejects_total"] = rtotal
-        by = Counter((str(r.get(step_col) or "?") if step_col else "?", str(r.get(reason_col) or "?") if reason_col
-                      else "?") for r in rrows)
+        by = Counter((str(r.get(step_col) or "?"), str(r.get(reason_col) or "?")) for r in rrows)
         out["rejects_by"] = [{"step": s, "reason": why, "rows": n} for (s, why), n in by.most_common()]
         samples, seen = [], Counter()
         for r in rrows:
@@ -641,7 +620,7 @@ def write_report(run_dir) -> Path:
     from bilingual.storage import write_text
 
     run_dir = Path(run_dir)
-    path = run_dir / "report.json"
+    path = run_dir / REPORT_JSON
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no report.json in the run folder")
     try:
@@ -652,13 +631,14 @@ def write_report(run_dir) -> Path:
         raise ValueError(f"{path}: expected a JSON object at the top level")
     data = dataset_stats(run_dir)
     title = f"bilingual run report — {Path(report.get('run_dir') or run_dir).name}"
-    return write_text(run_dir / "report.html", render_html(report, data, title))
+    return write_text(run_dir / REPORT_HTML, render_html(report, data, title))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(description="Write report.html beside a run's report.json (static, offline).")
+    p = argparse.ArgumentParser(prog="bilingual report",
+                                description="Write report.html beside a run's report.json (static, offline).")
     p.add_argument("run_dir", help="run folder holding report.json (and dataset/ Parquet)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
