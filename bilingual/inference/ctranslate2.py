@@ -93,5 +93,5 @@ def convert_ctranslate2(model_dir, output_dir=None, quantization: str = "int8", 
         result.update(dir=str(output_dir), quantization=quantization or "float32",
                       files=sorted(p.name for p in tmp.iterdir()))
         _parity_or_raise(f"CTranslate2 ({quantization or 'float32'})", output_dir, result)
-        storage.write_json(tmp / "parity.json", result)
+        storage.write_json(tmp / "parity.json", {**result, "dir": output_dir.name})  # no local path
     return result

@@ -278,7 +278,7 @@ def export_onnx(model_dir, output_dir=None, quantize: bool = False, sample_texts
         result = reference.check(Translator(tmp, "onnx"), min_identical)
         result.update(dir=str(output_dir), files=sorted(p.name for p in tmp.glob("*.onnx")))
         _parity_or_raise("ONNX fp32", output_dir, result)
-        storage.write_json(tmp / "parity.json", result)
+        storage.write_json(tmp / "parity.json", {**result, "dir": output_dir.name})  # no local path
     if quantize:
         int8_dir = output_dir.parent / f"{output_dir.name}-int8"
         with staged_dir(int8_dir) as tmp:
@@ -287,7 +287,7 @@ def export_onnx(model_dir, output_dir=None, quantize: bool = False, sample_texts
             q = reference.check(Translator(tmp, "onnx-int8"), min_identical_int8, max_chrf_drop_int8)
             q.update(dir=str(int8_dir), files=sorted(p.name for p in tmp.glob("*.onnx")), quantization=QUANTIZATION)
             _parity_or_raise("ONNX int8", int8_dir, q)
-            storage.write_json(tmp / "parity.json", q)
+            storage.write_json(tmp / "parity.json", {**q, "dir": int8_dir.name})  # no local path
         result["int8"] = q
     return result
 
