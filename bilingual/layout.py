@@ -28,6 +28,14 @@ def _bundled(name: str) -> Path:
     return repo if repo.is_dir() else PACKAGE_ROOT / "_data" / name
 
 
+def bundled_path(relative) -> Path:
+    """A path a recipe names relative to the repository (`recipes/filters/default.yaml`): the repository's file,
+    else the copy shipped in the package, so recipes that name recipes work after `pip install .` too."""
+    repo = REPO_ROOT / relative
+    shipped = PACKAGE_ROOT / "_data" / relative
+    return shipped if not repo.exists() and shipped.exists() else repo
+
+
 SAMPLES = REPO_ROOT / "data" / "samples"
 PARALLEL_SAMPLES = SAMPLES / "parallel"
 RECIPES = _bundled("recipes")

@@ -154,3 +154,22 @@ def test_quiet_is_quiet_but_keeps_the_summary(tmp_path):
     assert "filter funnel" not in quiet.stdout and "totals" not in quiet.stdout  # ... and --quiet hides it
     assert "kept" in quiet.stdout and "rejected" in quiet.stdout  # the summary is still there
     assert "Warning" not in quiet.stderr and "%|" not in quiet.stderr, quiet.stderr[-2000:]
+
+
+@pytest.mark.parametrize("blocked, args, extra", [
+    ("fastapi", ["serve", "--model", "nowhere"], "serve"),
+    ("matplotlib", ["report", "RUN"], "plots"),
+])
+def test_missing_optional_part_names_the_extra(blocked, args, extra, tmp_path):
+    """An optional part that is not installed ends with one line saying which extra installs it."""
+    run = tmp_path / "RUN"
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps({"stages": [], "evaluation": {"en-bn": {"chrf": 1.0}}}))
+    code = (f"import sys; sys.modules[{blocked!r}] = None; from bilingual.cli import main; "
+            f"sys.exit(main({[a.replace('RUN', str(run)) for a in args]!r}))")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    err = proc.stderr.strip()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert err.splitlines()[-1].endswith(f'pip install "bilingual[{extra}]"'), err
+    assert len(err.splitlines()) == 1, err
