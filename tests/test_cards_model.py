@@ -15,9 +15,9 @@ from _hub_helpers import built_fixture, copy_tree, sample_report
 
 
 @pytest.fixture()
-def model_dir(tmp_path):
+def model_dir(tmp_path, tiny_model):
     """A private copy of the fixture model (cards write README.md into it)."""
-    return copy_tree(built_fixture()["model"], tmp_path / "model")
+    return copy_tree(built_fixture(tiny_model)["model"], tmp_path / "model")
 
 
 def _load(model_dir) -> ModelCard:

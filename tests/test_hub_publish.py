@@ -23,9 +23,9 @@ TOKEN = "hf_test_token"
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
+def release(tmp_path_factory, tiny_model):
     """A run folder ready to publish: dataset with card, model with card (from a report) and onnx/."""
-    built = built_fixture()
+    built = built_fixture(tiny_model)
     root = tmp_path_factory.mktemp("release")
     model = copy_tree(built["model"], root / "model")
     dataset = copy_tree(built["dataset"], root / "dataset")
