@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_pipeline", "run the whole pipeline on a recipe (default: bundled samples)"),
     "translate": ("translate", "translate text from arguments, stdin or a file"),
     "serve": ("serve", "serve a model over HTTP (FastAPI): /translate, /detect-language, /health, /metrics"),
-    "report": ("bilingual.reporting.report", "write report.html (plots, funnel, scores) beside a run's report.json"),
+    "report": ("bilingual.reporting.html", "write report.html (plots, funnel, scores) beside a run's report.json"),
 }
 
 

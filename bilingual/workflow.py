@@ -300,7 +300,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
 
     run.report["finished_at"] = datetime.now(timezone.utc).isoformat()
     run.save()
-    from bilingual.reporting.report import write_report
+    from bilingual.reporting.html import write_report
 
     write_report(run.out)
     return run.report

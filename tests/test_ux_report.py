@@ -18,8 +18,9 @@ from conftest import SAMPLES
 
 TATOEBA = SAMPLES / "parallel" / "tatoeba-ben-eng.tsv"
 
-from bilingual.reporting import report as report_mod
-from bilingual.reporting.report import bengali_font, write_report
+from bilingual.reporting import plots as report_mod
+from bilingual.reporting.html import write_report
+from bilingual.reporting.plots import bengali_font
 
 CHROMIUM_HINT = "headless Chromium is needed: apt-get install -y chromium"
 
