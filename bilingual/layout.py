@@ -83,6 +83,7 @@ ONNX_MARKER = "encoder_model.onnx"  # an ONNX export folder is complete when thi
 CTRANSLATE2_MARKER = "model.bin"
 TRAIN_RESULTS_JSON = "train_results.json"  # the training folder's summary (report.json's "training" section)
 EVALUATION_JSON = "evaluation.json"  # `bilingual evaluate`'s output (report.json's "evaluation" section)
+MODEL_EVAL_DIR = "eval"  # `bilingual evaluate MODEL` writes MODEL/eval/<backend>/evaluation.json by default
 CHECKPOINT_GLOB = "checkpoint-*"
 
 # ------------------------------------------------------------------ Hub
