@@ -173,3 +173,16 @@ def test_missing_optional_part_names_the_extra(blocked, args, extra, tmp_path):
     assert proc.returncode != 0 and "Traceback" not in err, err
     assert err.splitlines()[-1].endswith(f'pip install "bilingual[{extra}]"'), err
     assert len(err.splitlines()) == 1, err
+
+
+def test_quiet_export_prints_no_library_warnings(tiny_model, tmp_path):
+    """ONNX export is the noisiest stage (TracerWarning, 'Could not find ONNX initializer', ...): with --quiet
+    stderr stays empty and stdout holds the summary."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*", "ctranslate2", "eval", "README.md"))
+    proc = run_cli(["--quiet", "export", str(model)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == "", proc.stderr[-2000:]
+    assert "export of" in proc.stdout and (model / "onnx" / "encoder_model.onnx").is_file()
