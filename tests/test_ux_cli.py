@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from _ux_helpers import REPO, tiny_model  # noqa: F401 - fixture
+from conftest import REPO
 
 from bilingual import cli
 

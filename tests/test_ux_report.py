@@ -4,14 +4,11 @@ sample, rendered to report.html and opened in headless Chromium (every image mus
 from __future__ import annotations
 
 import json
-import random
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from conftest import SAMPLES
