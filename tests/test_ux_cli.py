@@ -141,8 +141,9 @@ def test_report_subcommand_writes_html(tmp_path, capsys):
     assert "no report.json" in capsys.readouterr().err
 
 
-def test_quiet_is_quiet_but_keeps_the_summary(tmp_path):
+def test_quiet_is_quiet_but_keeps_the_summary(tmp_path, monkeypatch):
     """`--quiet filter`: no funnel tables, no bars, no library warnings; the one end-of-command summary stays."""
+    monkeypatch.delenv("BILINGUAL_QUIET", raising=False)  # an in-process --quiet of an earlier test sets it
     tsv = tmp_path / "pairs.tsv"
     lines = (REPO / "data" / "samples" / "parallel" / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()
     tsv.write_text("\n".join(lines[:300]) + "\n", encoding="utf-8")
