@@ -20,18 +20,24 @@ def quiet() -> bool:
     return os.environ.get("BILINGUAL_QUIET", "") not in ("", "0")
 
 
+THIRD_PARTY_LOGGERS = ("transformers", "optimum", "onnxruntime", "onnx", "torch", "datasets", "huggingface_hub",
+                       "ctranslate2", "accelerate")
+
+
 def set_quiet(value: bool) -> None:
-    """Quiet our bars, the `datasets`/`huggingface_hub` ones and library warnings (TracerWarning, deprecations,
-    transformers/optimum log warnings) in one place."""
+    """Quiet our bars, the `datasets` ones (split generation, map) and third-party chatter in one place: Python
+    warnings (TracerWarning, deprecations) and the warnings transformers/optimum log ("missing keys ...",
+    "Could not find ONNX initializer", "`torch_dtype` is deprecated"). Our own warnings and errors still show."""
     if value:
-        os.environ["BILINGUAL_QUIET"] = "1"
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         import logging
         import warnings
 
+        os.environ["BILINGUAL_QUIET"] = "1"
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # child processes too
         warnings.filterwarnings("ignore")
-        for name in ("transformers", "optimum", "datasets", "huggingface_hub", "onnxruntime", "torch"):
+        for name in THIRD_PARTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
         import datasets
 

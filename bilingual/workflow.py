@@ -244,7 +244,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     run.stage("tokenizer", tokenizer, records_in=corpus.get("splits", {}).get("train"))
 
     def train() -> dict:
-        from bilingual.modeling.training import load_config, train as train_model
+        from bilingual.modeling.train import load_config, train as train_model
 
         overrides = {"data.dataset_dir": str(dataset_dir), "model.tokenizer": str(run.out / TOKENIZER_DIR),
                      "training.output_dir": str(run.out / TRAIN_DIR), **recipe.train_overrides,

@@ -117,13 +117,14 @@ def shared_tokenizer_dir() -> Path:
     return _CACHE["tok"]
 
 
-def tiny_config(dataset_dir, output_dir, **training) -> dict:
-    """A small, fast training recipe (1 CPU thread: this machine is shared)."""
-    t = {"output_dir": str(output_dir), "max_steps": 8, "learning_rate": 1e-3, "warmup_steps": 0,
-         "lr_scheduler_type": "constant_with_warmup", "logging_steps": 2, "eval_steps": 4, "save_steps": 4,
-         "save_total_limit": 2, "report_to": [], "cpu_threads": 1, "early_stopping_patience": None,
-         "eval_max_new_tokens": 16}
-    t.update(training)
-    return {"model": {"preset": "tiny", "tokenizer": str(shared_tokenizer_dir())},
-            "data": {"dataset_dir": str(dataset_dir), "max_tokens": 1024, "batch_size": 16, "max_eval_samples": 8},
-            "training": t}
+def tiny_config(dataset_dir, output_dir, **overrides) -> dict:
+    """A small, fast flat training recipe (1 CPU thread: this machine is shared); keys are argument fields."""
+    cfg = {"preset": "tiny", "tokenizer_name": str(shared_tokenizer_dir()),
+           "dataset_name": str(dataset_dir), "max_tokens": 1024, "per_device_train_batch_size": 16,
+           "max_eval_samples": 8,
+           "output_dir": str(output_dir), "max_steps": 8, "learning_rate": 1e-3, "warmup_steps": 0,
+           "lr_scheduler_type": "constant_with_warmup", "logging_steps": 2, "eval_steps": 4, "save_steps": 4,
+           "save_total_limit": 2, "report_to": [], "cpu_threads": 1, "early_stopping_patience": None,
+           "generation_max_length": 16}
+    cfg.update(overrides)
+    return cfg

@@ -51,11 +51,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-eval-sets", action="store_true")
     ap.add_argument("--validation", type=float, default=0.02)
     ap.add_argument("--test", type=float, default=0.02)
+    ap.add_argument("--chunk-rows", type=int, default=100_000,
+                    help="pairs filtered at a time (sets the memory; an interrupted build resumes after the last "
+                         "finished chunk); default 100000")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
 
-    from bilingual.corpus.build import build_corpus
+    from bilingual.corpus.build import BuildSettingsError, build_corpus
     from bilingual.filters.pipeline import RecipeError
     from bilingual.sources.corpora.readers import CorpusFormatError
     from bilingual.storage import CorruptShardError, processed_dir
@@ -65,9 +68,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         eval_sets = [] if args.no_eval_sets else (args.eval_set or DEFAULT_EVAL_SETS)
         out = args.output_dir or processed_dir(args.root, args.version)
         stats = build_corpus(snapshots, Path(args.recipe), out, num_proc=args.num_proc, eval_sets=eval_sets,
-                             validation=args.validation, test=args.test)
-    except (RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
-        print(f"build_corpus: error: {err}", file=sys.stderr)
+                             validation=args.validation, test=args.test, chunk_rows=args.chunk_rows)
+    except (BuildSettingsError, RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
+        print(f"bilingual build: error: {err}", file=sys.stderr)
         return 2
     console.summary("build_corpus", {"output": stats["dataset_dir"], "in": stats["in"], "kept": stats["kept"],
                                      "rejected": stats["rejected"], "seconds": stats["seconds"]})

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from bilingual import console
 from bilingual.evaluation import DIRECTIONS, EvaluationDataError, evaluate_model, load_pairs
-from bilingual.inference.translator import BACKENDS, MissingArtifactError
+from bilingual.inference.backends import names as backend_names
+from bilingual.inference.errors import MissingArtifactError
 from bilingual.layout import MODEL_EVAL_DIR
 
 
@@ -23,12 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--split", default="test", help="dataset split (default: test)")
     data.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     p.add_argument("--directions", default=",".join(DIRECTIONS), help="comma-separated, default bn-en,en-bn")
-    p.add_argument("--backend", choices=BACKENDS, default="pytorch")
+    p.add_argument("--backend", choices=backend_names(), default="pytorch",
+                   help="pytorch (default), or an exported artifact: onnx, onnx-int8, ctranslate2")
     p.add_argument("--num-beams", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--output-dir", type=Path, help="hypotheses + evaluation.json (default MODEL_DIR/eval/<backend>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no third-party warnings")
     return p
 
 

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from bilingual.schema import normalize_key, pair_id, sha256_text
+from bilingual.corpus.splits import assign_splits, assign_splits_dataset, split_of  # noqa: F401 (re-exported)
+from bilingual.schema import pair_id, sha256_text
 from bilingual.storage import CorruptShardError
 
 PAIR_COLUMNS = ("id", "bn", "en", "source", "provenance", "score", "license")
@@ -269,77 +270,6 @@ def _check_parquet(path: Path) -> None:
         pq.ParquetFile(path).metadata
     except (pa.ArrowInvalid, OSError) as err:
         raise CorruptShardError(f"{path}: not a readable Parquet file ({err}); delete or re-create it") from err
-
-
-def _key_hash(text: str) -> int:
-    import xxhash
-
-    return xxhash.xxh64_intdigest(text.encode("utf-8"))
-
-
-def assign_splits(bn, en, validation: float = 0.02, test: float = 0.02) -> list[str]:
-    """Deterministic train/validation/test for pairs, with no normalized side in two splits.
-
-    Pairs that share a normalized bn or en side are linked; each connected group goes to ONE split,
-    chosen by the stable hash of its smallest normalized-pair key (so adding unrelated pairs never
-    moves a group). Vectorized label propagation over the side→pair graph (numpy)."""
-    import numpy as np
-
-    kb = [normalize_key(t) for t in bn]
-    ke = [normalize_key(t) for t in en]
-    n = len(kb)
-    pair_h = np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=n)
-    hb = np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=n)
-    he = np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=n)
-    return _splits_from_hashes(pair_h, hb, he, validation, test).tolist()
-
-
-def assign_splits_dataset(ds, validation: float = 0.02, test: float = 0.02, batch_size: int = 10_000):
-    """`assign_splits` over a datasets.Dataset read batch by batch: memory is three 64-bit
-    hashes per row, not the texts. Returns a numpy array of split names."""
-    import numpy as np
-
-    ph, hb, he = [], [], []
-    for batch in ds.select_columns(["bn", "en"]).iter(batch_size=batch_size):
-        kb = [normalize_key(t) for t in batch["bn"]]
-        ke = [normalize_key(t) for t in batch["en"]]
-        ph.append(np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=len(kb)))
-        hb.append(np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=len(kb)))
-        he.append(np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=len(kb)))
-    if not ph:
-        return np.array([], dtype=object)
-    return _splits_from_hashes(np.concatenate(ph), np.concatenate(hb), np.concatenate(he), validation, test)
-
-
-def _splits_from_hashes(pair_h, hb, he, validation: float, test: float):
-    import numpy as np
-
-    if len(pair_h) == 0:
-        return np.array([], dtype=object)
-    _, nb = np.unique(hb, return_inverse=True)
-    _, ne = np.unique(he, return_inverse=True)
-    # nodes: bn sides then en sides; each pair is an edge; propagate the minimum label to a fixed point
-    ne = ne + nb.max() + 1
-    label = np.arange(ne.max() + 1)
-    while True:
-        m = np.minimum(label[nb], label[ne])
-        new = label.copy()
-        np.minimum.at(new, nb, m)
-        np.minimum.at(new, ne, m)
-        new = new[new]  # pointer jumping speeds up long chains
-        if np.array_equal(new, label):
-            break
-        label = new
-    comp = label[nb]
-    rep = np.full(label.shape[0], np.iinfo(np.uint64).max, dtype=np.uint64)
-    np.minimum.at(rep, comp, pair_h)
-    u = rep[comp].astype(np.float64) / 2.0 ** 64
-    return np.where(u < test, "test", np.where(u < test + validation, "validation", "train"))
-
-
-def split_of(bn: str, en: str, validation: float = 0.02, test: float = 0.02) -> str:
-    """Split of a single pair on its own (a group of one): the hash of its normalized pair key."""
-    return assign_splits([bn], [en], validation, test)[0]
 
 
 def _stream_parquet(files: list[str]):

@@ -6,7 +6,7 @@ Why these choices:
 - Metaspace pre-tokenization keeps whitespace recoverable, so decoding gives back the text.
 - Every character seen in training is forced into the vocabulary (the Unigram trainer's initial
   alphabet), so no seen character becomes `<unk>`.
-- The target-language tags from `langtags` are special tokens: never split, removed when decoding.
+- The target-language tags from `families` are special tokens: never split, removed when decoding.
 - `model_input_names` excludes token_type_ids: Marian's `generate` rejects them.
 """
 
@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from bilingual.modeling.langtags import LANGS, TARGET_TAGS
+from bilingual.modeling.families import LANGS, TARGET_TAGS
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, EOS, UNK] + [TARGET_TAGS[lang] for lang in LANGS]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from bilingual.langid import LanguageIdentifier, predict_fast
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 
 class LangIdParams(StepParams):

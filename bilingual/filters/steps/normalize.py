@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 ZWNJ, ZWJ = "\u200c", "\u200d"
 BN_LETTER = r"\u0980-\u09ff"

@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 BOS, EOS = 2, 3  # code points used as sentence-start padding and end symbol
 _P = np.uint64(0x100000001B3)  # odd multiplier of the rolling n-gram hash

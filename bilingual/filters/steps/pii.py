@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _D = r"[0-9\u09e6-\u09ef]"

@@ -13,7 +13,7 @@ from typing import Literal
 
 import regex
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 SIDES = ("bn", "en")
 
