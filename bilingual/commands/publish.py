@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             version=version, dry_run_dir=args.dry_run, onnx=args.onnx if args.onnx is not None else cfg.get("onnx"),
             private=cfg.get("private"), progress=console.progress)
     except hub.PublishError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"bilingual publish: error: {err}", file=sys.stderr)
         return 2
     for warning in result.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
