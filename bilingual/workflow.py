@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bilingual import console, layout, storage
 from bilingual.layout import (DATASET_DIR, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO,
-                              DEFAULT_PIPELINE_RECIPE, EVALUATION_DIR, MODEL_DIR, PUBLISH_DIR, REPO_ROOT, REPORT_JSON,
+                              DEFAULT_PIPELINE_RECIPE, EVALUATION_DIR, MODEL_DIR, PUBLISH_DIR, REPORT_JSON,
                               TOKENIZER_DIR, TRAIN_DIR, WORK_DIR)
 
 DEFAULT_RECIPE = DEFAULT_PIPELINE_RECIPE
@@ -79,7 +79,7 @@ class PipelineRecipe(_Strict):
 def resolve(path: str | Path) -> Path:
     """Recipe paths are relative to the repository root, so the default run works from any folder."""
     path = Path(path)
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else layout.bundled_path(path)
 
 
 def resolve_eval_set(spec: str) -> str:
@@ -100,7 +100,10 @@ def load_recipe(path: str | Path) -> PipelineRecipe:
     for p in [recipe.filter_recipe, recipe.train_config, *(c.path for c in recipe.corpora),
               *(w.dump for w in recipe.wikipedia), *(f for e in recipe.eval_sets for f in e.split(","))] + ([recipe.wiki_links] if recipe.wiki_links else []):
         if not resolve(p).exists():
-            raise FileNotFoundError(f"{path}: {p} does not exist")
+            hint = (" (the bundled samples come with a checkout of the repository, not with the installed package: "
+                    "run from a checkout, or name your own files in a copy of the recipe)"
+                    if Path(p).parts[:2] == ("data", "samples") else "")
+            raise FileNotFoundError(f"{path}: {p} does not exist{hint}")
     return recipe
 
 
@@ -308,7 +311,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
 
     run.report["finished_at"] = datetime.now(timezone.utc).isoformat()
     run.save()
-    from bilingual.reporting.report import write_report
+    from bilingual.reporting.html import write_report
 
     write_report(run.out)
     return run.report
