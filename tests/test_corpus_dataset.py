@@ -55,8 +55,10 @@ def test_loads_every_format(tmp_path, samples):
     ds = BilingualDataset.load([tmp_path / "legacy.jsonl", tmp_path / "opus.bn", tsv, par / "tico19-all.en-bn.tmx"],
                                cache_dir=tmp_path / "cache")
     assert len(ds) == 5 + 50 + 40 + 3071
-    # the 2 monolingual records are skipped in pair mode (not errors); the 2 bad ones are reported
-    assert [e["record"] for e in ds.unreadable if e["file"].endswith("legacy.jsonl")] == [8, 9]
+    # the 2 monolingual records are reported in pair mode (never dropped uncounted), and so are the 2 bad ones
+    legacy = [e for e in ds.unreadable if e["file"].endswith("legacy.jsonl")]
+    assert [e["record"] for e in legacy] == [6, 7, 8, 9]
+    assert all("not a pair" in e["error"] for e in legacy[:2])
     # save as Parquet, reload, stream
     paths = ds.save(tmp_path / "out", prefix="train", shard_rows=1000)
     assert [p.name for p in paths] == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
