@@ -158,7 +158,7 @@ def _published(out):
     stats = json.loads((out / "stats.json").read_text())
     return ({s: rows(f"data/{s}-*.parquet", ["id", "bn", "en"]) for s in ("train", "validation", "test")},
             rows("rejects/rejects-*.parquet", ["id", "reject_step", "reject_reason"]),
-            {k: stats[k] for k in ("in", "kept", "rejected", "splits", "steps") if k != "steps"})
+            {k: stats[k] for k in ("in", "kept", "rejected", "splits")})
 
 
 def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):

@@ -44,7 +44,7 @@ from bilingual.filters.pipeline import (Pipeline, StepContext, load_recipe, merg
                                         write_kept_rejects)
 
 BUILD_FORMAT = 2  # bump when the work-folder layout changes: old work folders are then stale
-DEFAULT_CHUNK_ROWS = 100_000
+DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
 DEFAULT_SHARD_ROWS = 100_000
 
 
