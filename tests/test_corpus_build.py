@@ -234,3 +234,21 @@ def test_build_settings_out_of_range_are_refused(tmp_path, samples, kw, match):
     with pytest.raises(BuildSettingsError, match=match):
         build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", tmp_path / "out", quiet=True, **kw)
     assert not (tmp_path / "out").exists()
+
+
+def test_snapshot_with_failed_input_is_reported(tmp_path, samples, capsys):
+    """A snapshot whose manifest records a failed input (here: a TSV cut by a bad byte) is built from
+    what it holds, and the failure is said on stderr and kept in stats.json."""
+    from bilingual.sources.corpora import readers as corpora
+    from bilingual.storage import snapshot_dir
+
+    src = tmp_path / "cut.tsv"
+    src.write_bytes("\n".join((samples / "parallel" / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8")
+                              .splitlines()[:60]).encode() + b"\nbad\t\xff\n")
+    folder = snapshot_dir(tmp_path, "cut", DAY)
+    res = corpora.snapshot_corpus(corpora.read_tsv(src), folder, "cut", src, "CC-BY 2.0 FR")
+    assert res["status"] == "error" and res["kept"] == 60
+    stats = build_corpus([folder], REPO / "recipes" / "filters" / "default.yaml", tmp_path / "out", quiet=True)
+    assert stats["in"] == 60
+    assert len(stats["snapshot_errors"]) == 1 and "cut.tsv" in stats["snapshot_errors"][0]
+    assert "line 61: not UTF-8" in capsys.readouterr().err

@@ -105,6 +105,23 @@ def _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_row
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _snapshot_errors(files) -> list[str]:
+    """Snapshots whose manifest records a failed input hold partial data: said on stderr and kept in
+    stats.json (the build goes on with what they hold)."""
+    import sys
+
+    from bilingual.sources.corpora.readers import SnapshotError, check_snapshot
+
+    errors = []
+    for folder in sorted({Path(f).parent for f in files}):
+        try:
+            check_snapshot(folder)
+        except SnapshotError as err:
+            errors.append(str(err))
+            print(f"bilingual build: warning: {err}", file=sys.stderr)
+    return errors
+
+
 @contextlib.contextmanager
 def _locked(path: Path):
     """One build per output folder at a time (a second one fails at once with the lock's name)."""
@@ -383,6 +400,7 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
         raise FileNotFoundError(f"no pairs-*.parquet under {', '.join(map(str, snapshot_dirs))}; "
                                 "give raw snapshot folders (bilingual build --snapshot DIR)")
     check_shards(pair_files + doc_files)
+    snapshot_errors = _snapshot_errors(pair_files + doc_files)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows)
@@ -394,6 +412,7 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
             stats = _build_into(stage, work, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
                                 validation, test, chunk_rows, shard_rows, eval_sets, quiet)
             stats["seconds"] = round(time.perf_counter() - t_start, 3)
+            stats["snapshot_errors"] = snapshot_errors
             stats["cleaned"] = cleaned
             write_json(stage / "stats.json", stats)
             from bilingual.publishing.dataset_card import write_dataset_card
