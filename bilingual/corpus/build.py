@@ -446,7 +446,7 @@ def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, rec
 
     codes_path = work / "splits.npy"
     if not codes_path.exists():
-        codes = assign_splits_files(kept_files, validation, test)
+        codes = assign_splits_files(kept_files, validation, test, work_dir=work)
         with atomic_path(codes_path) as tmp, open(tmp, "wb") as f:
             np.save(f, codes)
     codes = np.load(codes_path)
