@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -253,6 +254,7 @@ class _FilterStage:
             with contextlib.suppress(FileNotFoundError):
                 self.path(k - 1, "state.pkl").unlink()
             del result, table
+            gc.collect()  # Dataset objects hold their Arrow tables in reference cycles: free the chunk now
             shutil.rmtree(work, ignore_errors=True)
             bar.update(info["stats"]["in"])
         bar.close()
