@@ -11,8 +11,9 @@ Recipes: `default` (recipes/filters/default.yaml, as users run it) and `rowlocal
 the steps that keep state over the whole corpus: exact_dedup, near_dedup, perplexity), which isolates
 what the build itself holds (chunks, split hashes, writers) from the dedup/LM state of the filters.
 
-    flock /tmp/bench.lock nice python benchmarks/bench_scale_build.py            # both recipes, 10× and 100×
-    python benchmarks/bench_scale_build.py --factors 1 10 --recipes rowlocal     # a quick look
+    flock /tmp/bench.lock nice python benchmarks/bench_scale_build.py                     # rowlocal, 10× and 100×
+    python benchmarks/bench_scale_build.py --recipes rowlocal default                    # + the default recipe
+    python benchmarks/bench_scale_build.py --factors 1 10 --recipes rowlocal default     # a quick look
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def run_build(snapshot: Path, out: Path, recipe: Path, chunk_rows: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", type=int, nargs="+", default=[10, 100])
-    ap.add_argument("--recipes", nargs="+", default=["rowlocal", "default"], choices=["rowlocal", "default"])
-    ap.add_argument("--chunk-rows", type=int, default=100_000)
+    ap.add_argument("--recipes", nargs="+", default=["rowlocal"], choices=["rowlocal", "default"])
+    ap.add_argument("--chunk-rows", type=int, default=20_000, help="as `bilingual build --chunk-rows` (its default)")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = ap.parse_args()
 
