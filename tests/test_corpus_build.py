@@ -252,3 +252,15 @@ def test_snapshot_with_failed_input_is_reported(tmp_path, samples, capsys):
     assert stats["in"] == 60
     assert len(stats["snapshot_errors"]) == 1 and "cut.tsv" in stats["snapshot_errors"][0]
     assert "line 61: not UTF-8" in capsys.readouterr().err
+
+
+def test_output_folder_holding_other_files_is_refused(tmp_path, samples):
+    """The build replaces its output folder whole, so a folder that is not an earlier build is refused
+    (and left as it was), never swapped away."""
+    from bilingual.corpus.build import BuildSettingsError
+
+    snaps = make_snapshots(tmp_path, samples, n_tatoeba=20, n_tico=5)
+    with pytest.raises(BuildSettingsError, match="not a dataset written by"):
+        build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", tmp_path / "raw", quiet=True)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [DAY]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -106,6 +106,15 @@ def _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_row
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _check_replaceable(output_dir: Path) -> None:
+    """The finished build replaces the output folder whole: refuse a folder that holds anything but an
+    earlier build (its stats.json), so pointing --output-dir at e.g. data/ can never delete data."""
+    if output_dir.exists() and (not output_dir.is_dir() or (any(output_dir.iterdir())
+                                                           and not (output_dir / "stats.json").is_file())):
+        raise BuildSettingsError(f"{output_dir}: exists and is not a dataset written by `bilingual build` (no "
+                                 "stats.json); give a new or empty folder, or remove it first")
+
+
 def _snapshot_errors(files) -> list[str]:
     """Snapshots whose manifest records a failed input hold partial data: said on stderr and kept in
     stats.json (the build goes on with what they hold)."""
@@ -409,6 +418,7 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
     work = output_dir.parent / f".build-{output_dir.name}-{fp}"
     with _locked(output_dir.parent / f".{output_dir.name}.build.lock"):
         cleaned = _recover_and_clean(output_dir, keep=work)
+        _check_replaceable(output_dir)
         stage = work / "out"
         if not (work / "out.done").exists():
             stats = _build_into(stage, work, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
