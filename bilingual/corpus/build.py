@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -44,7 +45,7 @@ from bilingual.filters.pipeline import (Pipeline, StepContext, load_recipe, merg
                                         write_kept_rejects)
 
 BUILD_FORMAT = 2  # bump when the work-folder layout changes: old work folders are then stale
-DEFAULT_CHUNK_ROWS = 100_000
+DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
 DEFAULT_SHARD_ROWS = 100_000
 
 
@@ -103,6 +104,32 @@ def _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_row
                        "recipe": recipe_data, "evals": evals, "validation": validation, "test": test,
                        "chunk_rows": chunk_rows, "shard_rows": shard_rows}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _check_replaceable(output_dir: Path) -> None:
+    """The finished build replaces the output folder whole: refuse a folder that holds anything but an
+    earlier build (its stats.json), so pointing --output-dir at e.g. data/ can never delete data."""
+    if output_dir.exists() and (not output_dir.is_dir() or (any(output_dir.iterdir())
+                                                           and not (output_dir / "stats.json").is_file())):
+        raise BuildSettingsError(f"{output_dir}: exists and is not a dataset written by `bilingual build` (no "
+                                 "stats.json); give a new or empty folder, or remove it first")
+
+
+def _snapshot_errors(files) -> list[str]:
+    """Snapshots whose manifest records a failed input hold partial data: said on stderr and kept in
+    stats.json (the build goes on with what they hold)."""
+    import sys
+
+    from bilingual.sources.corpora.readers import SnapshotError, check_snapshot
+
+    errors = []
+    for folder in sorted({Path(f).parent for f in files}):
+        try:
+            check_snapshot(folder)
+        except SnapshotError as err:
+            errors.append(str(err))
+            print(f"bilingual build: warning: {err}", file=sys.stderr)
+    return errors
 
 
 @contextlib.contextmanager
@@ -236,6 +263,7 @@ class _FilterStage:
             with contextlib.suppress(FileNotFoundError):
                 self.path(k - 1, "state.pkl").unlink()
             del result, table
+            gc.collect()  # Dataset objects hold their Arrow tables in reference cycles: free the chunk now
             shutil.rmtree(work, ignore_errors=True)
             bar.update(info["stats"]["in"])
         bar.close()
@@ -383,17 +411,20 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
         raise FileNotFoundError(f"no pairs-*.parquet under {', '.join(map(str, snapshot_dirs))}; "
                                 "give raw snapshot folders (bilingual build --snapshot DIR)")
     check_shards(pair_files + doc_files)
+    snapshot_errors = _snapshot_errors(pair_files + doc_files)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows)
     work = output_dir.parent / f".build-{output_dir.name}-{fp}"
     with _locked(output_dir.parent / f".{output_dir.name}.build.lock"):
         cleaned = _recover_and_clean(output_dir, keep=work)
+        _check_replaceable(output_dir)
         stage = work / "out"
         if not (work / "out.done").exists():
             stats = _build_into(stage, work, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
                                 validation, test, chunk_rows, shard_rows, eval_sets, quiet)
             stats["seconds"] = round(time.perf_counter() - t_start, 3)
+            stats["snapshot_errors"] = snapshot_errors
             stats["cleaned"] = cleaned
             write_json(stage / "stats.json", stats)
             from bilingual.publishing.dataset_card import write_dataset_card
@@ -427,7 +458,7 @@ def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, rec
 
     codes_path = work / "splits.npy"
     if not codes_path.exists():
-        codes = assign_splits_files(kept_files, validation, test)
+        codes = assign_splits_files(kept_files, validation, test, work_dir=work)
         with atomic_path(codes_path) as tmp, open(tmp, "wb") as f:
             np.save(f, codes)
     codes = np.load(codes_path)
