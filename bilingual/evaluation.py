@@ -36,6 +36,8 @@ def load_pairs(bn=None, en=None, tsv=None, dataset=None, split: str = "test", li
     folder (`datasets.load_dataset(dir)[split]`, columns bn/en or translation={bn,en}); default NTREX-128."""
     from bilingual.sources.corpora import readers as corpora
 
+    if limit is not None and limit < 1:
+        raise EvaluationDataError(f"--limit {limit}: give a positive number of pairs (or leave it out for all)")
     try:
         if dataset is not None:
             pairs = _dataset_pairs(dataset, split)

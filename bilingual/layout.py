@@ -28,6 +28,14 @@ def _bundled(name: str) -> Path:
     return repo if repo.is_dir() else PACKAGE_ROOT / "_data" / name
 
 
+def bundled_path(relative) -> Path:
+    """A path a recipe names relative to the repository (`recipes/filters/default.yaml`): the repository's file,
+    else the copy shipped in the package, so recipes that name recipes work after `pip install .` too."""
+    repo = REPO_ROOT / relative
+    shipped = PACKAGE_ROOT / "_data" / relative
+    return shipped if not repo.exists() and shipped.exists() else repo
+
+
 SAMPLES = REPO_ROOT / "data" / "samples"
 PARALLEL_SAMPLES = SAMPLES / "parallel"
 RECIPES = _bundled("recipes")
@@ -75,6 +83,7 @@ ONNX_MARKER = "encoder_model.onnx"  # an ONNX export folder is complete when thi
 CTRANSLATE2_MARKER = "model.bin"
 TRAIN_RESULTS_JSON = "train_results.json"  # the training folder's summary (report.json's "training" section)
 EVALUATION_JSON = "evaluation.json"  # `bilingual evaluate`'s output (report.json's "evaluation" section)
+MODEL_EVAL_DIR = "eval"  # `bilingual evaluate MODEL` writes MODEL/eval/<backend>/evaluation.json by default
 CHECKPOINT_GLOB = "checkpoint-*"
 
 # ------------------------------------------------------------------ Hub

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bilingual import console, layout, storage
 from bilingual.layout import (DATASET_DIR, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO,
-                              DEFAULT_PIPELINE_RECIPE, EVALUATION_DIR, MODEL_DIR, PUBLISH_DIR, REPO_ROOT, REPORT_JSON,
+                              DEFAULT_PIPELINE_RECIPE, EVALUATION_DIR, MODEL_DIR, PUBLISH_DIR, REPORT_JSON,
                               TOKENIZER_DIR, TRAIN_DIR, WORK_DIR)
 
 DEFAULT_RECIPE = DEFAULT_PIPELINE_RECIPE
@@ -45,6 +45,15 @@ class WikiSource(_Strict):
     index: Optional[str] = None
 
 
+class WebSite(_Strict):
+    """A bilingual site mined for pairs: its bn and en halves, each a crawl snapshot folder or a source
+    YAML (recipes/sources/*.yaml, crawled into the run first)."""
+
+    name: str = "web-mined"
+    bn: str
+    en: str
+
+
 class PipelineRecipe(_Strict):
     """`recipes/pipeline/*.yaml`: what the whole run reads and how far each stage goes."""
 
@@ -52,6 +61,7 @@ class PipelineRecipe(_Strict):
     wikipedia: list[WikiSource] = Field(default_factory=list)
     wiki_links: Optional[str] = None
     wiki_min_score: float = 0.4  # mined pairs below this alignment score are not kept (precision first)
+    web: list[WebSite] = Field(default_factory=list)  # bilingual sites: crawl snapshots or source YAMLs
     filter_recipe: str
     eval_sets: list[str] = Field(default_factory=list)
     tokenizer_vocab_size: int = 4000
@@ -69,7 +79,7 @@ class PipelineRecipe(_Strict):
 def resolve(path: str | Path) -> Path:
     """Recipe paths are relative to the repository root, so the default run works from any folder."""
     path = Path(path)
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else layout.bundled_path(path)
 
 
 def resolve_eval_set(spec: str) -> str:
@@ -90,7 +100,10 @@ def load_recipe(path: str | Path) -> PipelineRecipe:
     for p in [recipe.filter_recipe, recipe.train_config, *(c.path for c in recipe.corpora),
               *(w.dump for w in recipe.wikipedia), *(f for e in recipe.eval_sets for f in e.split(","))] + ([recipe.wiki_links] if recipe.wiki_links else []):
         if not resolve(p).exists():
-            raise FileNotFoundError(f"{path}: {p} does not exist")
+            hint = (" (the bundled samples come with a checkout of the repository, not with the installed package: "
+                    "run from a checkout, or name your own files in a copy of the recipe)"
+                    if Path(p).parts[:2] == ("data", "samples") else "")
+            raise FileNotFoundError(f"{path}: {p} does not exist{hint}")
     return recipe
 
 
@@ -214,6 +227,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
             counts = corpora.snapshot_corpus(reader, snap, c.name, path, c.license)
             rows.append({**counts, "license": c.license, "snapshot": str(snap)})
         rows += collect_wikipedia(recipe, raw_root, day)
+        rows += collect_web(recipe, raw_root, day)
         return {"sources": rows, "records_out": sum(r.get("kept", 0) for r in rows)}
 
     section = run.stage("collect", collect)
@@ -297,7 +311,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
 
     run.report["finished_at"] = datetime.now(timezone.utc).isoformat()
     run.save()
-    from bilingual.reporting.report import write_report
+    from bilingual.reporting.html import write_report
 
     write_report(run.out)
     return run.report
@@ -321,6 +335,30 @@ def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[
                                  threshold=recipe.wiki_min_score, cache_dir=raw_root / "cache")
         rows.append({"source": "wikipedia-mined", "kind": "pairs", "license": "CC BY-SA 4.0",
                      "snapshot": str(storage.snapshot_dir(raw_root, "wikipedia-mined", day)), **_counts(summary)})
+    return rows
+
+
+def collect_web(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[dict]:
+    """Each bilingual site: crawl its source YAMLs (a snapshot folder is used as it is), then mine pairs."""
+    from bilingual.mining.web import mine_web
+    from bilingual.sources.web.crawl import crawl
+
+    rows = []
+    for site in recipe.web:
+        snaps = {}
+        for lang in ("bn", "en"):
+            given = resolve(getattr(site, lang))
+            if given.suffix in (".yaml", ".yml"):
+                summary = crawl(given, raw_root, day=day)
+                snaps[lang] = Path(summary["snapshot_dir"])
+                rows.append({"source": summary["source"], "kind": "documents", "license": summary["license"],
+                             "snapshot": str(snaps[lang]),
+                             **_counts(summary)})
+            else:
+                snaps[lang] = given
+        summary = mine_web(snaps["bn"], snaps["en"], raw_root, day=day, name=site.name, cache_dir=raw_root / "cache")
+        rows.append({"source": site.name, "kind": "pairs", "license": summary["license"], "snapshot": summary["snapshot"],
+                     **_counts(summary)})
     return rows
 
 

@@ -15,9 +15,9 @@ from _hub_helpers import built_fixture, copy_tree, sample_report
 
 
 @pytest.fixture()
-def model_dir(tmp_path):
+def model_dir(tmp_path, tiny_model):
     """A private copy of the fixture model (cards write README.md into it)."""
-    return copy_tree(built_fixture()["model"], tmp_path / "model")
+    return copy_tree(built_fixture(tiny_model)["model"], tmp_path / "model")
 
 
 def _load(model_dir) -> ModelCard:
@@ -227,3 +227,24 @@ def test_card_shows_no_local_paths(model_dir, tmp_path):
     assert str(tmp_path) not in text and str(REPO_ROOT) not in text
     assert "`checkpoint-300`" in text and "run `20261126T0600`" in text
     assert "data/samples/parallel/ntrex128/newstest2019-ref.ben.txt" in text
+
+
+def test_card_command_step_by_step_defaults(model_dir, tmp_path, capsys):
+    """Without a run report the card is made from the folder's train_results.json and `bilingual evaluate`'s
+    default output; with neither, one line says what to give."""
+    assert card_cmd.main(["--model", str(model_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--report" in err and "--training" in err and "--evaluation" in err
+
+    report = sample_report(model_dir, bleu=3.21, chrf=8.76)
+    (model_dir / "train_results.json").write_text(json.dumps(report["training"]), encoding="utf-8")
+    eval_json = model_dir / "eval" / "pytorch" / "evaluation.json"
+    eval_json.parent.mkdir(parents=True)
+    eval_json.write_text(json.dumps({d: {k: v for k, v in s.items() if k != "test_set"}
+                                     for d, s in report["evaluation"].items()}), encoding="utf-8")
+    assert card_cmd.main(["--model", str(model_dir), "--test-set", "NTREX-128", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "made from" in out and "smoke test" in out
+    text = (model_dir / "README.md").read_text(encoding="utf-8")
+    assert "| bn-en | NTREX-128 | 3.21 | 8.76 |" in text and "Preset `tiny-cpu`" in text
+    assert "pipeline smoke test, not a translator" in text  # dev chrF 21.7 in the training section

@@ -23,9 +23,9 @@ TOKEN = "hf_test_token"
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
+def release(tmp_path_factory, tiny_model):
     """A run folder ready to publish: dataset with card, model with card (from a report) and onnx/."""
-    built = built_fixture()
+    built = built_fixture(tiny_model)
     root = tmp_path_factory.mktemp("release")
     model = copy_tree(built["model"], root / "model")
     dataset = copy_tree(built["dataset"], root / "dataset")
@@ -128,7 +128,7 @@ def test_publish_matches_dry_run_with_retries(release, dry_tree, tmp_path):
         # publishing the same version again refuses to move the tag
         again = run_publish(server.url, _args(release) + ["--quiet"], tmp_path)
         assert again.returncode == 2
-        assert again.stderr.strip() == ("error: dataset repo org/bilingual already has a tag v1: publish a new "
+        assert again.stderr.strip() == ("bilingual publish: error: dataset repo org/bilingual already has a tag v1: publish a new "
                                         "version instead of moving a released one")
         assert len(ds_repo["commits"]) == 1 and len(model_repo["commits"]) == 2  # refused before committing
 
@@ -151,7 +151,7 @@ def test_token_revoked_midway_leaves_no_release_tag(release, tmp_path):
         proc = run_publish(server.url, _args(release, "v2") + ["--quiet"], tmp_path)
         assert proc.returncode == 2
         line = proc.stderr.strip().splitlines()[-1]
-        assert line.startswith("error: ") and "401" in line and "check HF_TOKEN" in line and "no release tag" in line
+        assert line.startswith("bilingual publish: error: ") and "401" in line and "check HF_TOKEN" in line and "no release tag" in line
         repos = server.state.repos
         assert len(repos[("dataset", "org/bilingual")]["commits"]) == 1
         assert not repos[("model", "org/bilingual-mt")]["commits"]
@@ -166,7 +166,7 @@ def test_persistent_server_error_gives_up_without_tag(release, tmp_path):
         assert proc.returncode == 2
         assert server.state.failed == ["commit"] * hub.COMMIT_ATTEMPTS  # retried, then gave up
         line = proc.stderr.strip().splitlines()[-1]
-        assert line.startswith("error: the Hub returned an error while committing the dataset to org/bilingual")
+        assert line.startswith("bilingual publish: error: the Hub returned an error while committing the dataset to org/bilingual")
         assert "503" in line and line.endswith("no release tag was created")
         assert all(not r["tags"] and not r["commits"] for r in server.state.repos.values())
 
@@ -174,7 +174,7 @@ def test_persistent_server_error_gives_up_without_tag(release, tmp_path):
 def test_no_token_at_all(release, tmp_path):
     proc = run_publish("http://127.0.0.1:9", _args(release), tmp_path, token=None)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: no Hub token: set HF_TOKEN or run `hf auth login` "
+    assert proc.stderr.strip() == ("bilingual publish: error: no Hub token: set HF_TOKEN or run `hf auth login` "
                                    "(or use --dry-run DIR)")
 
 
@@ -183,7 +183,7 @@ def test_preflight_messages(release, tmp_path, capsys):
     def fails(args, *needles):
         assert publish_cmd.main(["--version", "v1", "--dry-run", str(tmp_path / "out")] + args) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+        assert len(err.splitlines()) == 1 and err.startswith("bilingual publish: error: "), err
         for needle in needles:
             assert needle in err, err
         assert not (tmp_path / "out" / "model").exists() and not (tmp_path / "out" / "dataset").exists()

@@ -195,7 +195,7 @@ def test_step_by_step_card_and_publish(run_dir, tmp_path):
         return proc
 
     proc = bilingual("card", "--model", train, "--evaluation", evaluation, "--test-set", "held-out test split")
-    assert "train_results.json" in proc.stdout and "smoke test" in proc.stdout
+    assert "made from" in proc.stdout and "smoke test" in proc.stdout
     card = (train / "README.md").read_text(encoding="utf-8")
     scores = json.loads(evaluation.read_text())
     assert f"{scores['en-bn']['chrf']:.2f}" in card and "held-out test split" in card

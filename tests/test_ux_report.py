@@ -4,22 +4,20 @@ sample, rendered to report.html and opened in headless Chromium (every image mus
 from __future__ import annotations
 
 import json
-import random
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from conftest import SAMPLES
 
 TATOEBA = SAMPLES / "parallel" / "tatoeba-ben-eng.tsv"
 
-from bilingual.reporting import report as report_mod
-from bilingual.reporting.report import bengali_font, write_report
+from bilingual.reporting import plots as report_mod
+from bilingual.reporting.html import write_report
+from bilingual.reporting.plots import bengali_font
 
 CHROMIUM_HINT = "headless Chromium is needed: apt-get install -y chromium"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from bilingual import console
+from bilingual.corpus.build import DEFAULT_CHUNK_ROWS
 from bilingual.layout import DEFAULT_FILTER_RECIPE, PARALLEL_SAMPLES, REPO_ROOT
 
 SAMPLES = PARALLEL_SAMPLES
@@ -51,9 +52,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-eval-sets", action="store_true")
     ap.add_argument("--validation", type=float, default=0.02)
     ap.add_argument("--test", type=float, default=0.02)
-    ap.add_argument("--chunk-rows", type=int, default=100_000,
+    ap.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
                     help="pairs filtered at a time (sets the memory; an interrupted build resumes after the last "
-                         "finished chunk); default 100000")
+                         f"finished chunk); default {DEFAULT_CHUNK_ROWS}")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)

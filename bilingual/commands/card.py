@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from bilingual import console
-from bilingual.layout import (DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, EVALUATION_JSON, ONNX_DIR, REPORT_JSON,
-                              TRAIN_RESULTS_JSON)
+from bilingual.layout import (DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, EVALUATION_JSON, MODEL_EVAL_DIR, ONNX_DIR,
+                              REPORT_JSON, TRAIN_RESULTS_JSON)
 from bilingual.publishing import cards
 
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"training output folder holding {TRAIN_RESULTS_JSON} (default: MODEL, when it holds one)")
     p.add_argument("--evaluation", type=Path, action="append", default=[], metavar="JSON",
                    help=f"`bilingual evaluate` output ({EVALUATION_JSON}); repeatable "
-                        f"(default: MODEL/eval/pytorch/{EVALUATION_JSON}, when there is one)")
+                        f"(default: MODEL/{MODEL_EVAL_DIR}/pytorch/{EVALUATION_JSON}, when there is one)")
     p.add_argument("--test-set", help="name of the data the evaluation JSON scored (e.g. 'NTREX-128'), for the card")
     p.add_argument("--dataset-repo", default=DEFAULT_DATASET_REPO, help="Hub id of the training dataset")
     p.add_argument("--model-repo", default=DEFAULT_MODEL_REPO, help="Hub id the model is published under")
@@ -41,7 +41,7 @@ def gather_report(args) -> tuple[dict, str]:
     if training is None and report_path is None and (args.model / TRAIN_RESULTS_JSON).is_file():
         training = args.model
     evaluation = list(args.evaluation)
-    default_eval = args.model / "eval" / "pytorch" / EVALUATION_JSON
+    default_eval = args.model / MODEL_EVAL_DIR / "pytorch" / EVALUATION_JSON
     if not evaluation and report_path is None and default_eval.is_file():
         evaluation = [default_eval]
     if report_path is None and training is None and not evaluation:

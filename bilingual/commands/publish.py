@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from bilingual import __version__, console
-from bilingual.layout import DEFAULT_PUBLISH_RECIPE, ONNX_DIR
+from bilingual.layout import DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, DEFAULT_PUBLISH_RECIPE, ONNX_DIR
 from bilingual.publishing import hub
 
 DEFAULT_CONFIG = DEFAULT_PUBLISH_RECIPE
@@ -66,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         version = args.version or cfg.get("version") or DEFAULT_VERSION
         result = hub.publish(
             args.dataset, args.model,
-            dataset_repo=args.dataset_repo or cfg.get("dataset_repo") or hub.DEFAULT_DATASET_REPO,
-            model_repo=args.model_repo or cfg.get("model_repo") or hub.DEFAULT_MODEL_REPO,
+            dataset_repo=args.dataset_repo or cfg.get("dataset_repo") or DEFAULT_DATASET_REPO,
+            model_repo=args.model_repo or cfg.get("model_repo") or DEFAULT_MODEL_REPO,
             version=version, dry_run_dir=args.dry_run, onnx=args.onnx if args.onnx is not None else cfg.get("onnx"),
             private=cfg.get("private"), progress=console.progress)
     except hub.PublishError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"bilingual publish: error: {err}", file=sys.stderr)
         return 2
     for warning in result.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from bilingual.modeling.data import DataError
 
     try:
-        cfg, _ = parse_args(argv)
+        cfg, _ = parse_args(argv, prog="bilingual train")
         from bilingual.modeling.train import train
 
         result = train(cfg)

@@ -34,7 +34,8 @@ import numpy as np
 from functools import lru_cache
 
 from bilingual.filters.steps.numbers import Numbers, read_numbers
-from bilingual.mining.align import Lexicon, bn_skeleton, bn_stem, bn_tokens, en_skeleton, en_stem, en_tokens
+from bilingual.mining.lexicon import Lexicon, bn_stem, bn_tokens, en_stem, en_tokens
+from bilingual.mining.transliterate import bn_skeleton, en_skeleton
 
 FEATURES = (
     "cov_bn", "cov_en", "cov_min", "cov_bn_head", "cov_bn_tail", "cov_en_head", "cov_en_tail",
@@ -80,7 +81,7 @@ def bundled_trusted(exclude_tico_docs: Iterable[str] = ()) -> list[TrustedPair]:
 def read_trusted(paths: Sequence[str]) -> list[TrustedPair]:
     """Trusted pairs a recipe names: .tsv (Tatoeba shape), .tmx, or `x.bn,x.en` line-aligned files.
     A file's lines in order are its document (TMX: the tuid prefix)."""
-    from bilingual.mining.align import tico_doc
+    from bilingual.mining.lexicon import tico_doc
     from bilingual.sources.corpora.readers import read_aligned, read_tmx, read_tsv
 
     out = []

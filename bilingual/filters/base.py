@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DROP_STEP, DROP_REASON, META = "_drop_step", "_drop_reason", "_meta"
 TEXT_COLUMNS = ("bn", "en")
+
+# Parameter ranges shared by steps: a recipe value outside them is refused before any work.
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]  # shares, probabilities, similarity thresholds
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
 class PipelineCheckError(RuntimeError):

@@ -183,14 +183,18 @@ class Pipeline:
 
     def __init__(self, recipe: Recipe, steps: list[Step], num_proc: Optional[int] = None,
                  batch_size: Optional[int] = None, artifacts_dir: Optional[Path] = None,
-                 chunk_rows: Optional[int] = None, recipe_path: str = "recipe"):
+                 chunk_rows: Optional[int] = None, executor: Optional[str] = None, ray_address: Optional[str] = None,
+                 recipe_path: str = "recipe"):
         from bilingual.filters.recipe import check_overrides
 
-        check_overrides(recipe_path, num_proc=num_proc, batch_size=batch_size, chunk_rows=chunk_rows)
+        check_overrides(recipe_path, num_proc=num_proc, batch_size=batch_size, chunk_rows=chunk_rows,
+                        executor=executor, ray_address=ray_address)
         self.recipe, self.steps = recipe, steps
         self.num_proc = num_proc or recipe.num_proc
         self.batch_size = batch_size or recipe.batch_size
         self.chunk_rows = chunk_rows or recipe.chunk_rows
+        self.executor = executor or recipe.executor
+        self.ray_address = ray_address or recipe.ray_address
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
 
     @classmethod
@@ -336,6 +340,10 @@ class Pipeline:
         from bilingual.corpus.dataset import BilingualDataset, _arrow_native, _expand
         from bilingual.storage import write_json
 
+        if self.executor == "ray":
+            from bilingual.filters.executor_ray import run_files_ray
+
+            return run_files_ray(self, inputs, output_dir, quiet=quiet)
         if chunk_rows is not None:
             from bilingual.filters.recipe import check_overrides
 

@@ -59,6 +59,15 @@ def other(lang: str) -> str:
     return "en" if check_lang(lang) == "bn" else "bn"
 
 
+def has_token(tokenizer, token: str) -> bool:
+    """Whether `token` is one unit of the tokenizer (some slow tokenizers, e.g. M2M100's, leave their
+    language codes out of `get_vocab()`)."""
+    if token in tokenizer.get_vocab():
+        return True
+    tid = tokenizer.convert_tokens_to_ids(token)
+    return tid is not None and tid != tokenizer.unk_token_id
+
+
 def _get(config, key):
     return config.get(key) if isinstance(config, dict) else getattr(config, key, None)
 
@@ -73,6 +82,7 @@ class Family:
     tokenizer_class: str                         # class of the family's checkpoints' tokenizer
     ct2_converter: str                           # ctranslate2.converters.transformers loader class
     lang_codes: dict = field(default_factory=dict)   # bn/en → code token (forced_bos) or tag (tag)
+    tokenizer_langs: dict = field(default_factory=dict)   # values of tokenizer.src_lang/tgt_lang, if not the codes
     card_tags: tuple[str, ...] = ()
     card_name: str = ""                          # how the card names the family
     example_checkpoints: tuple[str, ...] = ()    # Hub ids users start from (for docs and cards)
@@ -83,15 +93,13 @@ class Family:
         from a T5 vocabulary)."""
         if self.style == "prefix":
             return "t5" in type(tokenizer).__name__.lower()
-        vocab = tokenizer.get_vocab()
         if self.style == "tag":
-            return type(tokenizer).__name__.startswith("Marian") or all(c in vocab for c in self.lang_codes.values())
-        return all(c in vocab for c in self.lang_codes.values())
+            return type(tokenizer).__name__.startswith("Marian") or self.has_tags(tokenizer)
+        return all(has_token(tokenizer, c) for c in self.lang_codes.values())
 
     def tag(self, tokenizer, lang: str) -> Optional[str]:
         """The target-language tag the tokenizer knows for `lang` (`>>bn<<`, or `>>ben<<`), or None."""
-        vocab = tokenizer.get_vocab()
-        return next((t for t in TAG_ALIASES[check_lang(lang)] if t in vocab), None)
+        return next((t for t in TAG_ALIASES[check_lang(lang)] if has_token(tokenizer, t)), None)
 
     def has_tags(self, tokenizer) -> bool:
         return any(self.tag(tokenizer, lang) for lang in LANGS)
@@ -113,8 +121,8 @@ class Family:
                 return list(texts)   # a single-direction checkpoint (e.g. opus-mt-bn-en)
             return [f"{tag} {t}" for t in texts]
         if self.style == "forced_bos":
-            tokenizer.src_lang = self.code(src)
-            tokenizer.tgt_lang = self.code(tgt)
+            tokenizer.src_lang = self.tokenizer_langs.get(src, self.code(src))
+            tokenizer.tgt_lang = self.tokenizer_langs.get(tgt, self.code(tgt))
             return list(texts)
         return [f"translate {LANG_NAMES[src]} to {LANG_NAMES[tgt]}: {t}" for t in texts]
 
@@ -140,8 +148,7 @@ class Family:
     def check_tokenizer(self, tokenizer, where: str = "") -> None:
         """Refuse a tokenizer that cannot express bn/en for this family, naming what is missing."""
         if self.style == "forced_bos":
-            vocab = tokenizer.get_vocab()
-            missing = [c for c in self.lang_codes.values() if c not in vocab]
+            missing = [c for c in self.lang_codes.values() if not has_token(tokenizer, c)]
             if missing:
                 raise UnknownFamilyError(f"{where or type(tokenizer).__name__}: the {self.name} tokenizer lacks "
                                          f"the language code(s) {', '.join(missing)}")
@@ -178,7 +185,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            card_tags=("nllb", "m2m_100"), card_name="NLLB-200 (language codes ben_Beng / eng_Latn, forced BOS)",
            example_checkpoints=("facebook/nllb-200-distilled-600M", "facebook/nllb-200-distilled-1.3B")),
     Family(name="m2m100", model_types=("m2m_100",), style="forced_bos", tokenizer_class="M2M100Tokenizer",
-           ct2_converter="M2M100Loader", lang_codes={"bn": "__bn__", "en": "__en__"}, card_tags=("m2m_100",),
+           ct2_converter="M2M100Loader", lang_codes={"bn": "__bn__", "en": "__en__"}, tokenizer_langs={"bn": "bn", "en": "en"},
+           card_tags=("m2m_100",),
            card_name="M2M100 (language codes __bn__ / __en__, forced BOS)",
            example_checkpoints=("facebook/m2m100_418M",)),
     Family(name="t5", model_types=("t5", "mt5"), style="prefix", tokenizer_class="T5TokenizerFast",
@@ -225,8 +233,7 @@ def family_for_tokenizer(tokenizer) -> Family:
     """The family whose language convention a tokenizer supports (when no model config is at hand).
 
     Our own tokenizers carry the `>>bn<<`/`>>en<<` tags and are Marian-family."""
-    vocab = tokenizer.get_vocab()
-    if all(TARGET_TAGS[lang] in vocab for lang in LANGS):
+    if all(has_token(tokenizer, TARGET_TAGS[lang]) for lang in LANGS):
         return FAMILIES["marian"]
     for fam in FAMILIES.values():
         if fam.style != "tag" and fam.knows_tokenizer(tokenizer):
@@ -247,4 +254,10 @@ def family_of_dir(model_dir, tokenizer=None) -> Family:
         config: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise UnknownFamilyError(f"{path}: cannot be read as a model config ({err})") from err
+    if not config.get("tokenizer_class"):   # tells NLLB from M2M100 without loading the tokenizer
+        try:
+            tok_config = json.loads((Path(model_dir) / "tokenizer_config.json").read_text(encoding="utf-8"))
+            config["tokenizer_class"] = tok_config.get("tokenizer_class")
+        except (OSError, ValueError):
+            pass
     return family_for(config, tokenizer)

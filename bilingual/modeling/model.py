@@ -140,7 +140,7 @@ class HFTransformerModel:
                 "vocab_size": c.vocab_size, "d_model": getattr(c, "d_model", None),
                 "encoder_layers": getattr(c, "encoder_layers", getattr(c, "num_layers", None)),
                 "decoder_layers": getattr(c, "decoder_layers", getattr(c, "num_decoder_layers", None)),
-                "style": self.style, "source": self.source}
+                "family": self.family.name, "style": self.style, "source": self.source}
 
     def fingerprint(self) -> dict:
         """What must match for a checkpoint of this model to be resumable."""

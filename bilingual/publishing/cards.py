@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from bilingual import layout
 from bilingual.layout import (CARD_FILE, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO,
-                              EVALUATION_JSON, MODEL_CARD_TEMPLATE, REPORT_JSON, TRAIN_RESULTS_JSON, public_name)
+                              MODEL_CARD_TEMPLATE, TRAIN_RESULTS_JSON, public_name)
 from bilingual.modeling import langtags
 from bilingual.publishing.hub import TOKENIZER_FILES
 from bilingual.storage import write_text

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from pydantic import Field
 from datasets import Sequence, Value
 
 from bilingual.schema import normalize_key
-from bilingual.filters.base import StepParams, register
+from bilingual.filters.base import Fraction, PositiveInt, StepParams, register
 
 KEYS = ("pair", "bn", "en")
 
@@ -124,12 +125,12 @@ def exact_dedup_step(batch, p: ExactDedupParams, ctx):
 # ---------------------------------------------------------------- MinHash LSH
 
 class NearDedupParams(StepParams):
-    threshold: float = 0.8  # estimated Jaccard similarity at or above which a later row is a near-duplicate
-    num_perm: int = 64
-    ngram: int = 5  # character shingles on the normalized text
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8  # estimated Jaccard similarity at or above which a later row is a near-duplicate
+    num_perm: Annotated[int, Field(ge=1, le=1024)] = 64
+    ngram: PositiveInt = 5  # character shingles on the normalized text
     field: Literal["pair", "bn", "en"] = "pair"
-    seed: int = 1
-    recall_weight: float = 0.9  # LSH banding: weight of missed pairs vs extra candidates (candidates are verified)
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 1
+    recall_weight: Fraction = 0.9  # LSH banding: weight of missed pairs vs extra candidates (candidates are verified)
 
 
 @functools.lru_cache(maxsize=8)
