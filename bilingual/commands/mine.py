@@ -17,7 +17,7 @@ from bilingual.storage import CorruptShardError
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="mine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="bilingual mine", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--web", nargs=2, metavar=("BN_SNAPSHOT", "EN_SNAPSHOT"),
                     help="two crawl snapshots (raw/<date>/<source>/) of one site's bn and en pages")
     ap.add_argument("--name", default="web-mined", help="output snapshot name for --web (default: web-mined)")

@@ -56,6 +56,10 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
     learned once from the bundled parallel data and cached in `cache_dir` (default $BILINGUAL_CACHE or
     ~/.cache/bilingual); with `bootstrap_rounds` it is learned again with the confidently mined pairs
     and the articles are aligned again (align.align_documents)."""
+    from bilingual.sources.corpora.readers import check_snapshot
+
+    for snapshot in (bn_snapshot, en_snapshot):
+        check_snapshot(snapshot)  # a snapshot whose manifest records a failed input is refused, not mined
     out = storage.snapshot_dir(output_root, SOURCE, day)
     sig = hashlib.sha256()
     inputs = [p for p in (*storage.parquet_files(bn_snapshot, "documents-*.parquet"),
