@@ -45,6 +45,29 @@ def test_default_trusted_set_excludes_the_evaluation_sets():
     held = benchmark_split(tico_documents(PARALLEL_SAMPLES / "tico19-all.en-bn.tmx"))
     assert held and not {p.doc for p in pairs} & {f"tico:{d}" for d in held}
     assert len(pairs) > 5000
+    from bilingual.filters.steps.adequacy import widening_pairs
+
+    widen = {p.en for p in widening_pairs(AdequacyParams())}
+    opus_test = set((PARALLEL_SAMPLES / "opus100" / "opus100.en-bn-test.en").read_text(encoding="utf-8").splitlines())
+    assert len(widen) > 1000 and not widen & {e for _, e in ntrex()} and not widen & (opus_test - {""})
+    assert widening_pairs(AdequacyParams(trusted=["x.tsv"])) == []  # a user's own trusted set is not widened
+
+
+def test_widening_keeps_translations_and_drops_misaligned_pairs(tmp_path):
+    """Noisy pairs join the trusted set only where a first scorer accepts them."""
+    from bilingual.filters.adequacy_model import TrustedPair
+
+    rows = [line.split("\t") for line in (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()]
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join("\t".join(r) for r in rows[:1500]) + "\n", encoding="utf-8")
+    good = [TrustedPair(bn, en, f"good:{k // 50}") for k, (en, bn, *_) in enumerate(rows[1500:1800])]
+    bad = [TrustedPair(a.bn, b.en, f"bad:{k // 50}") for k, (a, b) in enumerate(zip(good, good[7:] + good[:7]))]
+    scorer = fit_scorer(read_trusted([str(tsv)]), seed=3, widen=good + bad)
+    w = scorer.report["widened"]
+    assert w["offered"] == len(good) + len(bad) and w["kept"] == sum(w["kept_by_source"].values())
+    # a first scorer from 1,500 short sentences is weak: most translations in, most misaligned pairs out
+    assert w["kept_by_source"].get("good", 0) >= 0.6 * len(good), w
+    assert w["kept_by_source"].get("bad", 0) <= 0.25 * len(bad), w
 
 
 def test_separates_translations_from_other_articles_it_never_saw(trained):

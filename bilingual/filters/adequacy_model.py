@@ -12,7 +12,9 @@ a small classifier learns from trusted parallel pairs against noise synthesized 
              length model, sentence and punctuation counts, LID probabilities, verbatim copies;
   model      scikit-learn's HistGradientBoostingClassifier, seeded;
   threshold  the score that rejects `false_reject` of held-out trusted pairs (documents the model
-             did not train on).
+             did not train on);
+  widening   noisy pairs from other domains (by default OPUS-100's validation set) join the trusted
+             set where a first scorer, fit on the trusted pairs alone, accepts them.
 Everything is deterministic for a given seed and trusted set. The fitted scorer is a folder:
 `model.joblib` (the classifier; load only folders you made), `lexicon.json.gz`, `ibm1.json.gz`, `scorer.json`
 (length model, threshold, fingerprint) and `report.json` (features, sizes, held-out metrics).
@@ -76,6 +78,21 @@ def bundled_trusted(exclude_tico_docs: Iterable[str] = ()) -> list[TrustedPair]:
         if doc not in excluded:
             pairs += [TrustedPair(b, e, f"tico:{doc}") for b, e in segs]
     return pairs
+
+
+def bundled_widening() -> list[TrustedPair]:
+    """OPUS-100's bundled validation set (subtitles, software strings, assorted web text): a wider domain
+    than Tatoeba + TICO-19 but noisy, so `fit_scorer` keeps only the pairs a first scorer accepts. Never
+    OPUS-100's test set (an evaluation set of build_corpus), nor the validation pairs that repeat one of its
+    sentences (OPUS-100 has a few, e.g. "Thanks.")."""
+    from bilingual.layout import PARALLEL_SAMPLES
+
+    o = PARALLEL_SAMPLES / "opus100"
+    test = set()
+    for side in ("bn", "en"):
+        test.update((o / f"opus100.en-bn-test.{side}").read_text(encoding="utf-8").splitlines())
+    pairs = read_trusted([f"{o}/opus100.en-bn-validation.bn,{o}/opus100.en-bn-validation.en"])
+    return [p for p in pairs if p.bn not in test and p.en not in test]
 
 
 def read_trusted(paths: Sequence[str]) -> list[TrustedPair]:
@@ -418,7 +435,7 @@ def learn_lexicon(pairs: Iterable[tuple[str, str]]) -> Lexicon:
     return Lexicon({b: dict(sorted(t.items(), key=lambda kv: (-kv[1], kv[0]))[:top]) for b, t in sorted(lex.table.items())})
 
 
-SCORER_VERSION = 2  # bump when features, noise or training change: cached scorers are then retrained
+SCORER_VERSION = 3  # bump when features, noise or training change: cached scorers are then retrained
 
 
 def fingerprint(pairs: Sequence[TrustedPair], **params) -> str:
@@ -432,8 +449,23 @@ def fingerprint(pairs: Sequence[TrustedPair], **params) -> str:
 
 def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float = 0.01,
                heldout_share: float = 0.15, max_iter: int = 200, folds: int = 3,
-               heldout_fold: int = 0) -> AdequacyScorer:
-    """Learn lexicon, length model and classifier on most documents; pick the threshold on the rest."""
+               heldout_fold: int = 0, widen: Sequence[TrustedPair] = (), widen_min: float = 0.5) -> AdequacyScorer:
+    """Learn lexicon, length model and classifier on most documents; pick the threshold on the rest.
+    `widen`: pairs of unknown quality from other domains; a first scorer fit on `pairs` alone keeps those
+    it gives P ≥ `widen_min`, and the final scorer learns from `pairs` + those (a wider lexicon, and held-out
+    documents from more domains for the threshold)."""
+    if widen:
+        first = fit_scorer(pairs, seed, false_reject, heldout_share, max_iter, folds, heldout_fold)
+        scores = first.score([p.bn for p in widen], [p.en for p in widen])
+        kept = [p for p, v in zip(widen, scores) if v >= widen_min]
+        scorer = fit_scorer(list(pairs) + kept, seed, false_reject, heldout_share, max_iter, folds, heldout_fold)
+        by_source: dict[str, int] = {}
+        for q in kept:
+            by_source[q.doc.rsplit(":", 1)[0]] = by_source.get(q.doc.rsplit(":", 1)[0], 0) + 1
+        scorer.report["widened"] = {"offered": len(widen), "kept": len(kept), "min_score": widen_min,
+                                    "kept_by_source": by_source,
+                                    "first_scorer_heldout": first.report["heldout"]}
+        return scorer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 

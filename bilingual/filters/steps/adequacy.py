@@ -2,7 +2,8 @@
 
 The scorer (bilingual.filters.adequacy_model) is trained by the step itself from trusted parallel
 pairs (by default the bundled Tatoeba pairs and the TICO-19 documents outside the held-out
-benchmark half; or the files a recipe lists in `trusted`), saved under the run's artifacts
+benchmark half; or the files a recipe lists in `trusted`), widened by the bundled OPUS-100 validation
+pairs that a first scorer accepts (`widen`), saved under the run's artifacts
 (`artifacts/adequacy/`, with its training report) and reused by a rerun with the same trusted data
 and parameters. Each pair gets an `adequacy` score (P(translation)); pairs under the threshold
 chosen for `false_reject` on held-out trusted documents are rejected as `low_adequacy`.
@@ -19,6 +20,9 @@ from bilingual.filters.base import StepParams, register
 
 class AdequacyParams(StepParams):
     trusted: list[str] = []  # .tsv / .tmx / "x.bn,x.en" files of trusted pairs; [] = the bundled corpora
+    # pairs of unknown quality that widen the domain, kept where a scorer fit on `trusted` alone accepts them;
+    # None = the bundled OPUS-100 validation set when `trusted` is the default, else none
+    widen: Optional[list[str]] = None
     false_reject: float = 0.01  # share of held-out trusted pairs the threshold may reject
     threshold: Optional[float] = None  # a fixed threshold instead of the learned one
     model: Optional[str] = None  # a saved scorer folder to use as it is (no training)
@@ -36,6 +40,14 @@ def trusted_pairs(p: AdequacyParams):
     return bundled_trusted(exclude_tico_docs=held_out)
 
 
+def widening_pairs(p: AdequacyParams):
+    from bilingual.filters.adequacy_model import bundled_widening, read_trusted
+
+    if p.widen is None:
+        return [] if p.trusted else bundled_widening()
+    return read_trusted(p.widen)
+
+
 def load_or_fit(p: AdequacyParams, folder: Optional[Path]):
     """The scorer for these parameters: the run's saved one when its fingerprint matches, else a copy of
     the one this machine already trained on the same trusted data (cache), else trained now; it is
@@ -46,8 +58,8 @@ def load_or_fit(p: AdequacyParams, folder: Optional[Path]):
 
     if p.model:
         return AdequacyScorer.load(p.model), p.model
-    pairs = trusted_pairs(p)
-    fp = fingerprint(pairs, seed=p.seed, false_reject=p.false_reject)
+    pairs, widen = trusted_pairs(p), widening_pairs(p)
+    fp = fingerprint(pairs + widen, seed=p.seed, false_reject=p.false_reject, widened=len(widen))
     cache = Path(os.environ.get("BILINGUAL_CACHE", Path.home() / ".cache" / "bilingual")) / f"adequacy-{fp}"
     folder = folder or cache
     for candidate in dict.fromkeys([folder, cache]):
@@ -57,7 +69,7 @@ def load_or_fit(p: AdequacyParams, folder: Optional[Path]):
                 shutil.rmtree(folder, ignore_errors=True)
                 shutil.copytree(candidate, folder)
             return scorer, str(folder)
-    scorer = fit_scorer(pairs, seed=p.seed, false_reject=p.false_reject)
+    scorer = fit_scorer(pairs, seed=p.seed, false_reject=p.false_reject, widen=widen)
     scorer.report["fingerprint"] = fp
     scorer.save(folder)
     if folder != cache:
