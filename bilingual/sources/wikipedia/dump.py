@@ -51,6 +51,7 @@ DISAMBIGUATION_RE = re.compile(
     r"দ্ব্যর্থতা নিরসন|দ্ব্যর্থবোধকতা নিরসন|দ্ব্যর্থকতা নিরসন|দ্ব্যর্থতা|দ্ব্যর্থবোধক)\s*[|}]", re.I)
 BATCH_PAGES = 32
 MULTISTREAM_TASK_BYTES = 2 << 20  # compressed input per worker task: memory is set by this, not the dump size
+WORKER_TASKS = 16  # tasks a pool worker runs before it is replaced by a fresh fork
 
 
 class DumpReadError(RuntimeError):
@@ -349,7 +350,9 @@ def _ordered_pool(tasks: Iterator, processes: int, ahead: int):
     if processes <= 1:
         yield from map(_parse_chunk, tasks)
         return
-    pool = get_context("fork").Pool(processes)
+    # Workers are replaced after WORKER_TASKS tasks: a long-lived parser's heap creeps up with every task it
+    # has seen (measured: 230 MB after 7 tasks, 390 MB after ~70, same pages), so its lifetime is bounded too.
+    pool = get_context("fork").Pool(processes, maxtasksperchild=WORKER_TASKS)
     pending: deque = deque()
     try:
         for task in tasks:
