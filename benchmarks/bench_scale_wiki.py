@@ -118,6 +118,7 @@ def measure(dump: Path, index: Path | None, processes: int) -> dict:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
     main_peak, worker_peak, main_cpu = 0, 0, 0.0
+    child_cpu: dict[int, float] = {}  # last CPU seconds seen per descendant (forkserver workers are not waited for)
     while proc.poll() is None:
         try:
             main_peak = max(main_peak, ps.memory_info().rss)
@@ -126,6 +127,8 @@ def measure(dump: Path, index: Path | None, processes: int) -> dict:
             for child in ps.children(recursive=True):
                 try:
                     worker_peak = max(worker_peak, child.memory_info().rss)
+                    t = child.cpu_times()
+                    child_cpu[child.pid] = t.user + t.system
                 except psutil.Error:
                     pass
         except psutil.Error:
@@ -137,7 +140,8 @@ def measure(dump: Path, index: Path | None, processes: int) -> dict:
         raise SystemExit(f"collect-wiki failed ({proc.returncode}): {stderr[-2000:]}")
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     exact = usage1.ru_maxrss * 1024  # largest process so far, exact
-    cpu_total = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)  # all its processes
+    # all its processes: the command's own (from getrusage) plus what each descendant was last seen using
+    cpu_total = main_cpu + sum(child_cpu.values())
     snap = out / "raw" / "2026-01-01" / "wikipedia-bn"
     stats = json.loads(next(snap.glob("stats-*.json")).read_text())
     shards = sorted(snap.glob("documents-*.parquet"))
