@@ -5,11 +5,13 @@ Inputs: plain `.xml`, `.bz2`, `.gz`, `.xz`, and multistream `.bz2` with its inde
 (latest revision), with page/revision ids, title, revision time (UTC), dump name and licence.
 Redirects are skipped, disambiguation pages optionally.
 
-Memory stays flat: mwxml walks the XML with iterparse and clears each page; documents are
-yielded one by one. Parallel work (`processes > 1`):
-- multistream + index: the file is cut at bz2 stream offsets into contiguous byte ranges; each
-  worker decompresses its range, wraps it in the dump's own header and parses it with mwxml;
-  results come back in file order (`Pool.imap`), so output is deterministic;
+Memory is set by configuration, never by the dump's size: mwxml walks the XML with iterparse and
+clears each page; documents are yielded one by one; every task is bounded in bytes and at most
+2 × processes tasks are in flight; pool workers start from a forkserver and are replaced every
+WORKER_TASKS tasks. Parallel work (`processes > 1`):
+- multistream + index: the file is cut at bz2 stream offsets into runs of streams of about
+  MULTISTREAM_TASK_BYTES compressed bytes; each worker decompresses its run, wraps it in the dump's
+  own header and parses it with mwxml; results come back in file order, so output is deterministic;
 - otherwise: this process only decompresses and cuts the XML after whole `</page>` elements
   (~1 MB chunks, a bounded number in flight); workers parse the chunks with mwxml and clean the
   text, and results come back in file order. Chunks do not depend on the number of processes, so
