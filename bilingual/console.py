@@ -1,6 +1,7 @@
 """Progress bars and end-of-command summaries, shared by every command.
 
-`--quiet` (or BILINGUAL_QUIET=1) turns bars off for logs; summaries are always printed.
+`--quiet` (or BILINGUAL_QUIET=1) turns bars, detail tables (filter funnels) and third-party warnings off for
+logs; the one end-of-command summary is always printed.
 """
 
 from __future__ import annotations
@@ -19,10 +20,25 @@ def quiet() -> bool:
     return os.environ.get("BILINGUAL_QUIET", "") not in ("", "0")
 
 
+THIRD_PARTY_LOGGERS = ("transformers", "optimum", "onnxruntime", "onnx", "torch", "datasets", "huggingface_hub",
+                       "ctranslate2", "accelerate")
+
+
 def set_quiet(value: bool) -> None:
-    """Quiet our bars and the `datasets` ones (split generation, map) in one place."""
+    """Quiet our bars, the `datasets` ones (split generation, map) and third-party chatter in one place: Python
+    warnings (TracerWarning, deprecations) and the warnings transformers/optimum log ("missing keys ...",
+    "Could not find ONNX initializer", "`torch_dtype` is deprecated"). Our own warnings and errors still show."""
     if value:
+        import logging
+        import warnings
+
         os.environ["BILINGUAL_QUIET"] = "1"
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # child processes too
+        warnings.filterwarnings("ignore")
+        for name in THIRD_PARTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
         import datasets
 
         datasets.disable_progress_bars()
@@ -49,6 +65,12 @@ def summary(title: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -
         for row in rows:
             table.add_row(*(_fmt(row.get(col, "")) for col in columns))
     console.print(table)
+
+
+def detail(title: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    """A table that helps a person watching (a filter funnel) but is not the command's summary: off when quiet."""
+    if not quiet():
+        summary(title, rows)
 
 
 def _fmt(value: Any) -> str:

@@ -56,7 +56,7 @@ def test_load_dataset_reads_splits_and_accounting(built):
         assert set(step) >= {"step", "in", "kept", "dropped", "seconds", "reasons"}
     assert stats["dataset_dir"] == str(out)
     assert {s["source"] for s in stats["sources"]} == {"tatoeba", "tico19"}
-    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["charlm-bn.npz", "charlm-en.npz"]
+    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["adequacy", "charlm-bn.npz", "charlm-en.npz"]
     assert json.loads((out / "stats.json").read_text())["kept"] == stats["kept"]
 
 
@@ -162,8 +162,9 @@ def _published(out):
 
 
 def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
-    """SIGKILL a rebuild mid-filter: the old dataset (splits, stats.json, card) is untouched and loadable;
-    the rerun resumes after the finished chunks, cleans leftovers, and equals an uninterrupted build."""
+    """SIGKILL a rebuild once its filter stage has finished: the old dataset (splits, stats.json, card) is
+    untouched and loadable; the rerun resumes after the filter stage, cleans leftovers, and equals an
+    uninterrupted build."""
     import os
     import signal
     import time
@@ -178,7 +179,7 @@ def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
     proc = subprocess.Popen(_cli_build(tmp_path / "new" / "raw", out, 150), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not list(out.parent.glob(".build-v1-*/filter/chunk-00002.json")):
+    while not list(out.parent.glob(".build-v1-*/filter/stats.json")):
         assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read()[-2000:]}"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -197,13 +198,13 @@ def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
                              cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["resumed_chunks"] >= 3 and stats["chunks"] == 12 and stats["in"] == 1800
+    assert stats["resumed_filter"] and stats["chunks"] == 12 and stats["in"] == 1800
     assert ".build-v1-0123456789abcdef" in stats["cleaned"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["v1"]  # no work, lock or old folders left
 
     fresh = tmp_path / "fresh" / "v1"
     subprocess.run(_cli_build(tmp_path / "new" / "raw", fresh, 150), check=True, capture_output=True, cwd=tmp_path)
-    assert json.loads((fresh / "stats.json").read_text())["resumed_chunks"] == 0
+    assert not json.loads((fresh / "stats.json").read_text())["resumed_filter"]
     assert _published(out) == _published(fresh)
     dd = load_dataset(str(out))
     assert {s: len(dd[s]) for s in dd} == stats["splits"]

@@ -47,7 +47,7 @@ def server(tiny_model, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
     cmd = [sys.executable, "-m", "bilingual", "serve", "--model", str(tiny_model), "--port", str(port),
-           "--batch-wait-ms", "100", "--max-batch", "32", "--max-texts", str(MAX_TEXTS),
+           "--backend", "onnx", "--batch-wait-ms", "100", "--max-batch", "32", "--max-texts", str(MAX_TEXTS),
            "--max-chars", str(MAX_CHARS), "--max-beams", str(MAX_BEAMS), "--max-new-tokens", str(MAX_NEW)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -211,7 +211,7 @@ def test_metrics_count_requests_latency_and_tokens(server):
 
 
 def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path, caplog):
-    """Without an onnx/ folder the service falls back to PyTorch (and says so); --no-batching gives one
+    """Without an exported artifact the service serves PyTorch (and says why); --no-batching gives one
     model call per request and the same translations as the library."""
     import uvicorn
 
@@ -219,11 +219,11 @@ def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path
     from bilingual.service import ServiceConfig, create_app, load_translator
 
     plain = tmp_path / "model"
-    shutil.copytree(tiny_model, plain, ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(tiny_model, plain, ignore=shutil.ignore_patterns("onnx*", "ctranslate2"))
     with caplog.at_level("WARNING", logger="bilingual.service"):
         translator = load_translator(plain)
     assert translator.backend == "pytorch"
-    assert any("no ONNX export" in r.getMessage() for r in caplog.records)
+    assert any("no exported artifact" in r.getMessage() for r in caplog.records)
 
     app = create_app(translator, ServiceConfig(batching=False, max_new_tokens=MAX_NEW))
     with in_process_server(app) as url:
@@ -266,7 +266,7 @@ def test_ctranslate2_backend_serves_what_the_library_translates(tiny_model, tmp_
     from bilingual.service import ServiceConfig, create_app, load_translator
 
     model = tmp_path / "model"
-    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*"))
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*", "ctranslate2"))
     with pytest.raises(MissingArtifactError, match="export --ctranslate2"):
         load_translator(model, "ctranslate2")
     # parity is test_export_ctranslate2's subject; here only the serving path is checked
@@ -323,3 +323,232 @@ def test_a_failing_model_call_fails_only_its_own_request():
     assert ab == ["A", "B"] and c == ["C"] and d == ["D"]
     assert isinstance(boom, RuntimeError)
     assert ["a", "b", "boom", "c"] in calls and ["d"] in calls  # shared call first, grouped by (src, tgt, beams)
+
+
+# ------------------------------------------------------------------------------------ hardening (issue 15)
+def test_lone_surrogate_is_422_and_the_keep_alive_connection_survives(server):
+    """JSON may escape a lone surrogate; it is not valid Unicode: 422 naming the text, on the same connection
+    that then serves a good request (before: 500 and a dropped connection)."""
+    import http.client
+
+    host, port = server["url"].removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        for path, body in (("/translate", b'{"text": "a\\ud800b", "src": "en"}'),
+                           ("/translate", b'{"text": "ok", "src": "\\udfff"}'),
+                           ("/detect-language", b'{"text": ["fine", "x\\udc00"]}')):
+            conn.request("POST", path, body=body, headers={"content-type": "application/json"})
+            r = conn.getresponse()
+            payload = r.read()
+            assert r.status == 422, payload
+            assert r.getheader("connection") != "close"
+            import json
+
+            json.loads(payload)  # a well-formed reply, the surrogate escaped
+        assert b"surrogate" in payload or b"Unicode" in payload
+        conn.request("POST", "/translate", body=b'{"text": "Go.", "src": "en"}',
+                     headers={"content-type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 200 and b"translation" in r.read()
+    finally:
+        conn.close()
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+
+
+def test_chunked_body_over_the_limit_is_refused_while_reading(server):
+    """A 200 MB chunked body (no Content-Length) is answered 413 once the limit is passed, without the server
+    reading the rest or holding it in memory."""
+    import select
+
+    host, port = server["url"].removeprefix("http://").split(":")
+    rss_before = _rss_kb(server["proc"].pid)
+    chunk = b"a" * (1 << 20)
+    sent, reply = 0, b""
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            while sent < 200 * (1 << 20):
+                if select.select([sock], [], [], 0)[0]:
+                    break
+                sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        sock.settimeout(30)
+        with contextlib.suppress(ConnectionResetError):
+            while b"\r\n\r\n" not in reply:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert sent < 50 * (1 << 20), f"the client could send {sent >> 20} MB before the refusal"
+    assert _rss_kb(server["proc"].pid) - rss_before < 100_000
+    assert httpx.get(f"{server['url']}/health").status_code == 200
+
+
+FAIR_KEY = "test-key-123"
+HEAVY_TEXTS, HEAVY_BEAMS = 48, 4
+
+
+@pytest.fixture(scope="module")
+def fair_server(tiny_model, tmp_path_factory):
+    """A second server: an API key from the environment, small model calls (heavy requests split), and a
+    stall threshold so small that /health is degraded whenever a model call is in flight."""
+    import os
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("serve-fair") / "server.log"
+    cmd = [sys.executable, "-m", "bilingual", "serve", "--model", str(tiny_model), "--port", str(port),
+           "--backend", "onnx", "--threads", "1", "--max-texts", "64", "--max-chars", str(MAX_CHARS),
+           "--max-new-tokens", str(MAX_NEW), "--max-call-cost", "200", "--max-request-cost", "20000",
+           "--health-stall-s", "0.001"]
+    env = {**os.environ, "BILINGUAL_API_KEY": FAIR_KEY}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"server did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+    yield {"url": url, "proc": proc, "log": log_path, "auth": {"Authorization": f"Bearer {FAIR_KEY}"}}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_api_key_is_required_when_set(fair_server):
+    url = fair_server["url"]
+    assert httpx.post(f"{url}/translate", json={"text": "Go.", "src": "en"}).status_code == 401
+    assert httpx.post(f"{url}/translate", json={"text": "Go.", "src": "en"},
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    assert httpx.post(f"{url}/translate", json={"text": "Go.", "src": "en"}, headers=fair_server["auth"],
+                      timeout=60).status_code == 200
+    assert httpx.post(f"{url}/translate", json={"text": "Go.", "src": "en"}, headers={"X-API-Key": FAIR_KEY},
+                      timeout=60).status_code == 200
+    health = httpx.get(f"{url}/health")  # open, for load balancers
+    assert health.status_code == 200 and health.json()["auth"] is True
+    log = fair_server["log"].read_text(errors="replace")
+    assert "API key from $BILINGUAL_API_KEY" in log and "beyond this machine" not in log
+
+
+def test_bind_warning_beyond_loopback_without_a_key():
+    from bilingual.service.app import bind_warning
+
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"):
+        assert bind_warning(host, None) is None, host
+    for host in ("0.0.0.0", "::", "192.168.1.4", "example.org"):
+        assert "BILINGUAL_API_KEY" in bind_warning(host, None), host
+        assert bind_warning(host, "secret") is None
+
+
+def test_request_cost_cap_is_413(fair_server):
+    text = "I don't know what to do, but I will try to do it well. " * 3
+    r = httpx.post(f"{fair_server['url']}/translate", headers=fair_server["auth"], timeout=60,
+                   json={"text": [text[:MAX_CHARS]] * 64, "src": "en", "beams": 8})
+    assert r.status_code == 413 and "cost" in r.json()["detail"] and "beams" in r.json()["detail"]
+
+
+def _heavy_payload():
+    long_en = ("Tom is a good boy and he goes to school every day with his sister. " * 3)[:MAX_CHARS - 10]
+    return {"text": [f"{i} {long_en}" for i in range(HEAVY_TEXTS)], "src": "en", "tgt": "bn", "beams": HEAVY_BEAMS}
+
+
+def _wait_for_call_in_flight(url, auth, heavy_thread):
+    while heavy_thread.is_alive():
+        body = httpx.get(f"{url}/health", timeout=30).json()
+        if body["queue"]["call_in_flight_s"] > 0 or body["queue"]["queued_requests"]:
+            return body
+        time.sleep(0.005)
+    raise AssertionError("the heavy request finished before it was seen in the queue")
+
+
+def test_light_requests_overtake_a_heavy_one_and_health_reports_the_stall(fair_server):
+    """A heavy request (48 long texts, beams 4) is split into small model calls; light requests sent while it
+    runs finish before it does; /health says degraded (503) while calls run past the stall threshold and ok
+    after."""
+    url, auth = fair_server["url"], fair_server["auth"]
+    before = httpx.get(f"{url}/metrics", headers=auth).text
+    finished: list[str] = []
+    heavy_result = {}
+
+    def heavy():
+        heavy_result["r"] = httpx.post(f"{url}/translate", json=_heavy_payload(), headers=auth, timeout=300)
+        finished.append("heavy")
+
+    thread = threading.Thread(target=heavy)
+    thread.start()
+    seen = _wait_for_call_in_flight(url, auth, thread)
+    degraded = seen["status"] == "degraded"
+    light = []
+    for text in ("Go.", "Thank you."):
+        r = httpx.post(f"{url}/translate", json={"text": text, "src": "en"}, headers=auth, timeout=300)
+        light.append(r.status_code)
+        finished.append("light")
+        h = httpx.get(f"{url}/health", timeout=30)
+        degraded = degraded or (h.status_code == 503 and h.json()["status"] == "degraded")
+    thread.join()
+    assert light == [200, 200] and heavy_result["r"].status_code == 200
+    assert len(heavy_result["r"].json()["translations"]) == HEAVY_TEXTS
+    assert finished.index("heavy") == 2, finished  # both light requests finished first
+    assert degraded, "health never reported the stall"
+    after = httpx.get(f"{url}/health", timeout=30)
+    assert after.status_code == 200 and after.json()["status"] == "ok"
+    calls = (_metric(httpx.get(f"{url}/metrics", headers=auth).text, "bilingual_batch_requests_count")
+             - _metric(before, "bilingual_batch_requests_count"))
+    assert calls > 4, "the heavy request was not split into micro-batches"
+
+
+def test_requests_whose_client_left_are_not_translated(fair_server):
+    url, auth = fair_server["url"], fair_server["auth"]
+    before = httpx.get(f"{url}/metrics", headers=auth).text
+    thread = threading.Thread(target=lambda: httpx.post(f"{url}/translate", json=_heavy_payload(), headers=auth,
+                                                        timeout=300))
+    thread.start()
+    _wait_for_call_in_flight(url, auth, thread)
+    host, port = url.removeprefix("http://").split(":")
+    body = b'{"text": ["left one", "left two"], "src": "en"}'
+    with socket.create_connection((host, int(port))) as sock:  # sends a request, then hangs up at once
+        sock.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + FAIR_KEY.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+                     + body)
+    thread.join()
+    after = httpx.get(f"{url}/metrics", headers=auth).text
+    assert _metric(after, "bilingual_requests_abandoned_total") - _metric(before, "bilingual_requests_abandoned_total") >= 1
+    translated = _metric(after, "bilingual_texts_translated_total") - _metric(before, "bilingual_texts_translated_total")
+    assert translated == HEAVY_TEXTS  # the two texts of the request that left never reached the model
+
+
+def test_default_backend_is_the_fastest_artifact_whose_parity_passed(tiny_model, tmp_path):
+    import json
+
+    from bilingual.inference import backends
+    from bilingual.inference.backends import onnx
+    from bilingual.service import load_translator
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*", "ctranslate2"))
+    assert backends.default_for_serving(model)[0] == "pytorch"
+    result = onnx.export(model, sample_texts=EN + BN, n_sample=len(EN + BN))
+    assert result["passed"] and json.loads((model / "onnx" / "parity.json").read_text())["passed"] is True
+    assert [e["backend"] for e in backends.present(model)] == ["onnx", "pytorch"]
+    assert load_translator(model).backend == "onnx"
+    # a gate recorded as failed (or an artifact without one) is never the default
+    shutil.copytree(model / "onnx", model / "onnx-int8")
+    (model / "onnx-int8" / "parity.json").write_text(json.dumps({"passed": False}))
+    assert backends.present(model)[0] == {"backend": "onnx-int8", "dir": str(model / "onnx-int8"),
+                                          "parity_passed": False}
+    assert backends.default_for_serving(model)[0] == "onnx"
+    (model / "onnx" / "parity.json").unlink()
+    assert backends.default_for_serving(model)[0] == "pytorch"

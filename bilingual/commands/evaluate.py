@@ -8,7 +8,9 @@ from pathlib import Path
 
 from bilingual import console
 from bilingual.evaluation import DIRECTIONS, EvaluationDataError, evaluate_model, load_pairs
-from bilingual.inference.translator import BACKENDS, MissingArtifactError
+from bilingual.inference.backends import names as backend_names
+from bilingual.inference.errors import MissingArtifactError
+from bilingual.layout import MODEL_EVAL_DIR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--split", default="test", help="dataset split (default: test)")
     data.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     p.add_argument("--directions", default=",".join(DIRECTIONS), help="comma-separated, default bn-en,en-bn")
-    p.add_argument("--backend", choices=BACKENDS, default="pytorch")
+    p.add_argument("--backend", choices=backend_names(), default="pytorch",
+                   help="pytorch (default), or an exported artifact: onnx, onnx-int8, ctranslate2")
     p.add_argument("--num-beams", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--output-dir", type=Path, help="hypotheses + evaluation.json (default MODEL_DIR/eval/<backend>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no third-party warnings")
     return p
 
 
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pairs = load_pairs(bn=args.bn, en=args.en, tsv=args.tsv, dataset=args.dataset, split=args.split,
                            limit=args.limit)
-        output_dir = args.output_dir or args.model_dir / "eval" / args.backend
+        output_dir = args.output_dir or args.model_dir / MODEL_EVAL_DIR / args.backend
         report = evaluate_model(args.model_dir, pairs, directions=[d.strip() for d in args.directions.split(",") if d.strip()],
                                 backend=args.backend, num_beams=args.num_beams, batch_size=args.batch_size,
                                 max_new_tokens=args.max_new_tokens, output_dir=output_dir)

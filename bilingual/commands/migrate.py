@@ -44,10 +44,11 @@ def migrate(input_dir: Path, output_dir: Path, source: Optional[str] = None) -> 
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="bilingual migrate", description=" ".join(__doc__.split()))
-    ap.add_argument("input_dir", type=Path)
-    ap.add_argument("output_dir", type=Path)
+    ap.add_argument("input_dir", type=Path, help="folder of legacy files (searched recursively)")
+    ap.add_argument("output_dir", type=Path,
+                    help="where pairs-*.parquet, documents-*.parquet and unreadable.json are written")
     ap.add_argument("--source", default=None, help="source name for rows that have none (default: file stem)")
-    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
     from bilingual.sources.corpora.readers import CorpusFormatError

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from bilingual.inference.backends import REGISTRY
 from bilingual.modeling.langtags import LANGS
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        prog="bilingual translate",
         description="Translate Bangla<->English text with a trained model (one line in, one line out).",
         epilog="examples:\n"
                "  bilingual translate --model out/model --src en --tgt bn \"How are you?\"\n"
@@ -26,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="text to translate (each argument is one segment); "
                                            "without text or --input, lines are read from stdin")
     p.add_argument("--model", required=True, help="model folder (save_pretrained output; ONNX in <model>/onnx)")
-    p.add_argument("--backend", choices=["pytorch", "onnx"], default="pytorch",
-                   help="inference backend (default: pytorch; onnx needs <model>/onnx from 'bilingual export')")
+    p.add_argument("--backend", choices=list(REGISTRY), default="pytorch",
+                   help="inference backend (default: pytorch); "
+                        + "; ".join(f"{b.name} needs <model>/{b.folder} from '{b.made_by}'"
+                                    for b in REGISTRY.values() if b.folder))
     p.add_argument("--src", choices=LANGS, required=True, help="source language")
     p.add_argument("--tgt", choices=LANGS, help="target language (default: the other one)")
     p.add_argument("--beams", type=int, default=1, help="beam size (default: 1, greedy)")
@@ -35,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=128, help="longest output in tokens (default: 128)")
     p.add_argument("--input", help="read segments from this UTF-8 file, one per line")
     p.add_argument("--output", help="write translations to this file, one per line (default: stdout)")
-    p.add_argument("--quiet", action="store_true", help="no summary table")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary table, no third-party warnings")
     return p
 
 
@@ -73,7 +77,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from bilingual.console import progress
     from bilingual.inference.translator import Translator
 
-    start = time.perf_counter()
+    load_started = time.perf_counter()
     translator = Translator(model, backend=args.backend)
     loaded = time.perf_counter()
     # empty lines stay empty (keeps line alignment with the input)
@@ -81,8 +85,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     out = [""] * len(segments)
     chunk = max(args.batch_size * 8, 256)  # big enough for length-sorted batches, small enough for a live bar
     with progress(desc=f"translate {args.src}->{tgt}", total=len(todo), unit="seg") as bar:
-        for start in range(0, len(todo), chunk):
-            idx = todo[start:start + chunk]
+        for first in range(0, len(todo), chunk):
+            idx = todo[first:first + chunk]
             done = translator.translate([segments[i] for i in idx], args.src, tgt, num_beams=args.beams,
                                         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
             for i, text in zip(idx, done):
@@ -99,7 +103,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.stdout.flush()
     if not args.quiet:
         _summary_to_stderr({"direction": f"{args.src}->{tgt}", "backend": args.backend, "segments": len(segments),
-                            "translated": len(todo), "load s": loaded - start, "translate s": finished - loaded,
+                            "translated": len(todo), "load s": loaded - load_started, "translate s": finished - loaded,
                             "output": args.output or "stdout"})
     return 0
 

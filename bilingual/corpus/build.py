@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import time
 from collections import Counter
@@ -41,8 +39,7 @@ import pyarrow.parquet as pq
 from bilingual import console
 from bilingual.corpus.splits import SPLITS, assign_splits_files
 from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, write_json
-from bilingual.filters.pipeline import (Pipeline, StepContext, load_recipe, merge_stats, print_stats,
-                                        write_kept_rejects)
+from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
 
 BUILD_FORMAT = 2  # bump when the work-folder layout changes: old work folders are then stale
 DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
@@ -169,114 +166,39 @@ def _recover_and_clean(output_dir: Path, keep: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ stage 1: filter
 
-def _chunk_dataset(table: pa.Table):
-    """An in-memory Dataset with an explicit fingerprint (datasets would otherwise hash the whole table)."""
-    import uuid
-
-    from datasets import Dataset
-    from datasets.table import InMemoryTable
-
-    return Dataset(InMemoryTable(table), fingerprint=f"build-chunk-{uuid.uuid4().hex}")
-
-
-def _chunks(tables: Iterator[pa.Table], chunk_rows: int, first_empty: bool) -> Iterator[pa.Table]:
-    """Regroup a stream of tables into tables of exactly `chunk_rows` rows (the last may be shorter)."""
-    buf, n = [], 0
-    for t in tables:
-        while t.num_rows:
-            take = min(chunk_rows - n, t.num_rows)
-            buf.append(t.slice(0, take))
-            n += take
-            t = t.slice(take)
-            if n == chunk_rows:
-                yield pa.concat_tables(buf).combine_chunks()
-                buf, n = [], 0
-                first_empty = False
-    if buf or first_empty:
-        from dataset_builder.bilingual import PAIR_SCHEMA
-
-        yield pa.concat_tables(buf).combine_chunks() if buf else PAIR_SCHEMA.empty_table()
-
-
-def _source_counts(table: pa.Table, mask: Optional[np.ndarray] = None) -> dict:
-    sources = table.column("source").to_pylist()
-    licenses = table.column("license").to_pylist()
+def _source_counts(files) -> dict:
+    """Pairs per source (and each source's licence) over Parquet files, read a column at a time."""
     n, lic = Counter(), {}
-    for i, (s, l) in enumerate(zip(sources, licenses)):
-        if mask is None or mask[i]:
+    for f in files:
+        table = pq.read_table(f, columns=["source", "license"])
+        for s, l in zip(table.column("source").to_pylist(), table.column("license").to_pylist()):
             n[s] += 1
-        lic.setdefault(s, l)
+            lic.setdefault(s, l)
     return {"n": dict(n), "license": lic}
 
 
 class _FilterStage:
-    """Chunk k of the pair stream → filter/chunk-k.{kept,rejects}.parquet + chunk-k.json + state-k.pkl."""
+    """The snapshot pair shards → the filter executor (`Pipeline.run_files`, which streams them `chunk_rows`
+    at a time and decides global steps over the whole input) → work/filter/{kept-*,rejects/*,stats.json}.
+
+    The executor writes its folder atomically, so a finished filter stage is one that has stats.json;
+    a killed one is redone on the next run (later stages resume from their own files)."""
 
     def __init__(self, work: Path, pipeline: Pipeline, chunk_rows: int):
         self.dir = work / "filter"
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.pipeline, self.chunk_rows = pipeline, chunk_rows
 
-    def path(self, k: int, what: str) -> Path:
-        return self.dir / f"chunk-{k:05d}.{what}"
+    def run(self, pair_files, quiet: bool) -> tuple[dict, bool]:
+        resumed = (self.dir / "stats.json").exists()
+        if not resumed:
+            self.pipeline.run_files(pair_files, self.dir, quiet=True, chunk_rows=self.chunk_rows)
+        return json.loads((self.dir / "stats.json").read_text(encoding="utf-8")), resumed
 
-    def done_chunks(self) -> int:
-        """How many chunks from the start are finished with a step-state checkpoint after the last one."""
-        k = 0
-        while self.path(k, "json").exists():
-            k += 1
-        while k and not self.path(k - 1, "state.pkl").exists():
-            k -= 1
-        for extra in self.dir.glob("chunk-*"):  # anything after that point is redone
-            idx = int(extra.name.split(".")[0].split("-")[1])
-            if idx >= k or (extra.name.endswith("state.pkl") and idx != k - 1):
-                extra.unlink()
-        for leftover in self.dir.glob("pass-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        return k
+    def kept_files(self) -> list[Path]:
+        return sorted(self.dir.glob("kept-*.parquet"))
 
-    def run(self, pair_files, quiet: bool) -> tuple[list[dict], int]:
-        from dataset_builder.bilingual import pair_tables
-
-        done = self.done_chunks()
-        ctx = StepContext(artifacts_dir=self.pipeline.artifacts_dir)
-        skip = 0
-        if done:
-            with open(self.path(done - 1, "state.pkl"), "rb") as f:
-                ctx.state = pickle.load(f)
-            skip = sum(self.info(k)["stats"]["in"] for k in range(done))
-        total = sum(pq.ParquetFile(f).metadata.num_rows for f in pair_files)
-        bar = console.progress(desc="build: filter", total=total, unit="pairs")
-        bar.update(skip)
-        for k, table in enumerate(_chunks(pair_tables(pair_files, skip_rows=skip), self.chunk_rows,
-                                          first_empty=(done == 0)), start=done):
-            work = self.dir / f"pass-{k:05d}"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            result = self.pipeline.run(_chunk_dataset(table), ctx=ctx, work_dir=work)
-            write_kept_rejects(result, self.path(k, "kept.parquet"), self.path(k, "rejects.parquet"))
-            info = {"stats": result.stats, "sources_in": _source_counts(table),
-                    "sources_kept": _source_counts(table, result.alive)}
-            with atomic_path(self.path(k, "state.pkl")) as tmp, open(tmp, "wb") as f:
-                pickle.dump(ctx.state, f, protocol=pickle.HIGHEST_PROTOCOL)
-            write_json(self.path(k, "json"), info)  # the chunk's completion marker
-            with contextlib.suppress(FileNotFoundError):
-                self.path(k - 1, "state.pkl").unlink()
-            del result, table
-            gc.collect()  # Dataset objects hold their Arrow tables in reference cycles: free the chunk now
-            shutil.rmtree(work, ignore_errors=True)
-            bar.update(info["stats"]["in"])
-        bar.close()
-        n = 0
-        while self.path(n, "json").exists():
-            n += 1
-        return [self.info(k) for k in range(n)], done
-
-    def info(self, k: int) -> dict:
-        return json.loads(self.path(k, "json").read_text(encoding="utf-8"))
-
-    def files(self, n: int, what: str) -> list[Path]:
-        return [self.path(k, what) for k in range(n)]
+    def reject_files(self) -> list[Path]:
+        return sorted((self.dir / "rejects").glob("rejects-*.parquet"))
 
 
 # ------------------------------------------------------------------------------------------------ stage 2-3: write
@@ -376,14 +298,11 @@ def _write_documents(doc_files, folder: Path, shard_rows: int) -> dict:
     return out
 
 
-def _merge_sources(infos: list[dict]) -> list[dict]:
-    n_in, n_kept, lic = Counter(), Counter(), {}
-    for info in infos:
-        n_in.update(info["sources_in"]["n"])
-        n_kept.update(info["sources_kept"]["n"])
-        for s, l in info["sources_in"]["license"].items():
-            lic.setdefault(s, l)
-    return [{"source": s, "license": lic.get(s), "in": n_in[s], "kept": n_kept.get(s, 0)} for s in sorted(n_in)]
+def _sources(pair_files, kept_files) -> list[dict]:
+    """Per source: its licence, pairs in and pairs kept."""
+    n_in, n_kept = _source_counts(pair_files), _source_counts(kept_files)
+    return [{"source": s, "license": n_in["license"].get(s), "in": n, "kept": n_kept["n"].get(s, 0)}
+            for s, n in sorted(n_in["n"].items())]
 
 
 # ------------------------------------------------------------------------------------------------ the build
@@ -450,11 +369,12 @@ def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, rec
     """Stages 1–3 into the staging folder; returns the stats (without the card)."""
     pipeline = Pipeline.from_recipe(recipe_data, num_proc=num_proc, artifacts_dir=stage / "artifacts")
     filt = _FilterStage(work, pipeline, chunk_rows)
-    infos, resumed = filt.run(pair_files, quiet)
+    stats, resumed = filt.run(pair_files, quiet)
     if resumed and not quiet:
-        console.summary("build: resumed", {"chunks already filtered": resumed, "of": len(infos)})
-    stats = merge_stats([i["stats"] for i in infos], pipeline)
-    kept_files = filt.files(len(infos), "kept.parquet")
+        console.summary("build: resumed", {"filter stage": "already finished"})
+    for key in ("output_dir", "unreadable"):
+        stats.pop(key, None)
+    kept_files = filt.kept_files()
 
     codes_path = work / "splits.npy"
     if not codes_path.exists():
@@ -466,14 +386,14 @@ def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, rec
     for sub in ("data", "rejects", "documents"):
         shutil.rmtree(stage / sub, ignore_errors=True)
     splits = _write_splits(kept_files, codes, stage / "data", shard_rows)
-    n_rej = _write_all(filt.files(len(infos), "rejects.parquet"), stage / "rejects", "rejects", stats["rejected"], shard_rows)
+    n_rej = _write_all(filt.reject_files(), stage / "rejects", "rejects", stats["rejected"], shard_rows)
     documents = _write_documents(doc_files, stage / "documents", shard_rows) if doc_files else {}
 
     artifacts = stage / "artifacts"
     stats.update({
         "recipe_path": recipe_name, "splits": splits, "dataset_dir": str(output_dir), "documents": documents,
-        "sources": _merge_sources(infos), "num_proc": num_proc, "chunks": len(infos), "chunk_rows": chunk_rows,
-        "resumed_chunks": resumed, "eval_sets": [str(p) for p in eval_sets or []],
+        "sources": _sources(pair_files, kept_files), "num_proc": num_proc, "chunk_rows": chunk_rows,
+        "resumed_filter": resumed, "eval_sets": [str(p) for p in eval_sets or []],
         "artifacts": sorted(str(output_dir / "artifacts" / p.name) for p in artifacts.glob("*")) if artifacts.exists() else [],
     })
     if stats["in"] != stats["kept"] + stats["rejected"] or sum(splits.values()) != stats["kept"] or n_rej != stats["rejected"]:

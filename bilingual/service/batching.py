@@ -1,9 +1,15 @@
-"""Dynamic batching: concurrent requests share one model call.
+"""Dynamic batching with fair, bounded model calls.
 
-Requests wait in an asyncio queue; one worker takes the first, keeps collecting for up to `wait_ms`
-or until `max_batch` texts are gathered, groups what it got by (src, tgt, beams) and runs one
-`Translator.translate` call per group in the single model thread. With batching off every request
-is its own model call (same thread), which is the baseline the benchmark compares against.
+Requests join a rotation of active requests. One worker builds each model call from the request at the head of
+the rotation plus every other request with the same (src, tgt, beams), taking texts from each until the call
+holds `max_batch` texts or `max_call_cost` token-beams (source tokens × beams, the work of one call); requests
+that got texts move to the back. A heavy request is thereby split into micro-batches interleaved with everyone
+else's, so the bound is: a request's first texts are in a model call at most k calls after it arrives (k = the
+requests ahead of it with another (src, tgt, beams), usually 0: same-key requests share the next call), and no
+call exceeds `max_call_cost`. Requests whose client went away are dropped before their next call.
+
+`max_call_cost=None` restores whole-request calls (the behaviour before issue 15; the load test's baseline);
+`enabled=False` gives every model call to one request only (no sharing; still micro-batched).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -21,32 +28,46 @@ log = logging.getLogger("bilingual.service")
 TranslateFn = Callable[[list, str, str, int], list]
 
 
-@dataclass
-class _Pending:
+@dataclass(eq=False)
+class Pending:
     texts: list
-    key: tuple  # (src, tgt, beams)
+    costs: list          # per text, in token-beams
+    key: tuple           # (src, tgt, beams)
     future: asyncio.Future
+    results: list = field(default_factory=list)
+    sent: int = 0        # texts handed to the model so far
+    received: int = 0    # translations back so far
     queued_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def abandoned(self) -> bool:
+        return self.future.done()
 
 
 class Batcher:
     def __init__(self, translate: TranslateFn, max_batch: int = 32, wait_ms: float = 10.0, enabled: bool = True,
-                 on_batch: Optional[Callable[[int, int], None]] = None):
-        if max_batch < 1 or wait_ms < 0:
-            raise ValueError("max_batch must be >= 1 and wait_ms >= 0")
+                 on_batch: Optional[Callable[[int, int], None]] = None, max_call_cost: Optional[int] = 4096,
+                 on_drop: Optional[Callable[[int], None]] = None):
+        if max_batch < 1 or wait_ms < 0 or (max_call_cost is not None and max_call_cost < 1):
+            raise ValueError("max_batch and max_call_cost must be >= 1 and wait_ms >= 0")
         self.translate = translate
         self.max_batch = max_batch
+        self.max_call_cost = max_call_cost
         self.wait_s = wait_ms / 1000.0
         self.enabled = enabled
         self.on_batch = on_batch or (lambda requests, texts: None)
+        self.on_drop = on_drop or (lambda requests: None)
         # one model thread: model calls never overlap (ORT/torch use the cores themselves)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bilingual-model")
-        self.queue: Optional[asyncio.Queue] = None
+        self.active: deque[Pending] = deque()
+        self.wakeup: Optional[asyncio.Event] = None
         self.worker: Optional[asyncio.Task] = None
+        self.call_started: Optional[float] = None  # when the model call in flight began
+        self.last_progress = time.perf_counter()
 
     async def start(self) -> None:
-        if self.enabled and self.worker is None:
-            self.queue = asyncio.Queue()
+        if self.worker is None:
+            self.wakeup = asyncio.Event()
             self.worker = asyncio.create_task(self._run(), name="bilingual-batcher")
 
     async def stop(self) -> None:
@@ -57,81 +78,141 @@ class Batcher:
             except asyncio.CancelledError:
                 pass
             self.worker = None
-        if self.queue is not None:
-            while not self.queue.empty():
-                item = self.queue.get_nowait()
-                if not item.future.done():
-                    item.future.set_exception(RuntimeError("server is shutting down"))
+        while self.active:
+            item = self.active.popleft()
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("server is shutting down"))
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, texts: list, src: str, tgt: str, beams: int) -> list:
-        loop = asyncio.get_running_loop()
-        if not self.enabled:
-            self.on_batch(1, len(texts))
-            return await loop.run_in_executor(self.executor, self.translate, texts, src, tgt, beams)
+    # ---------------------------------------------------------------------------------------------- requests
+    def enqueue(self, texts: list, src: str, tgt: str, beams: int, costs: Optional[list] = None) -> Pending:
+        """Queue a request; await `item.future` for its translations, cancel it when the client is gone."""
         if self.worker is None or self.worker.done():
             raise RuntimeError("batcher is not running")
-        fut = loop.create_future()
-        await self.queue.put(_Pending(list(texts), (src, tgt, beams), fut))
-        return await fut
+        costs = list(costs) if costs is not None else [beams] * len(texts)
+        item = Pending(list(texts), costs, (src, tgt, beams), asyncio.get_running_loop().create_future())
+        item.results = [None] * len(item.texts)
+        self.active.append(item)
+        self.wakeup.set()
+        return item
 
-    async def _collect(self) -> list[_Pending]:
-        first = await self.queue.get()
-        batch, n = [first], len(first.texts)
-        deadline = time.perf_counter() + self.wait_s
-        while n < self.max_batch:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                # take whatever is already queued without waiting
-                if self.queue.empty():
+    async def submit(self, texts: list, src: str, tgt: str, beams: int, costs: Optional[list] = None) -> list:
+        item = self.enqueue(texts, src, tgt, beams, costs)
+        try:
+            return await item.future
+        except asyncio.CancelledError:
+            item.future.cancel()
+            raise
+
+    def state(self, stall_s: float) -> dict:
+        """Queue figures for /health; `stalled` when a call has run, or work has waited with no call
+        finishing, for longer than `stall_s`."""
+        now = time.perf_counter()
+        waiting = [i for i in self.active if not i.abandoned]
+        in_flight = now - self.call_started if self.call_started is not None else 0.0
+        no_progress = now - self.last_progress if waiting or self.call_started is not None else 0.0
+        oldest = max((now - i.queued_at for i in waiting), default=0.0)
+        alive = self.worker is not None and not self.worker.done()
+        return {"queued_requests": len(waiting), "queued_texts": sum(len(i.texts) - i.sent for i in waiting),
+                "call_in_flight_s": round(in_flight, 3), "oldest_request_s": round(oldest, 3),
+                "worker_alive": alive, "stalled": (not alive) or in_flight > stall_s or no_progress > stall_s}
+
+    # ---------------------------------------------------------------------------------------------- worker
+    def _queued_texts(self) -> int:
+        return sum(len(i.texts) - i.sent for i in self.active if not i.abandoned)
+
+    async def _gather(self) -> None:
+        """Wait for work; after an idle spell give others `wait_ms` to join the first request's call."""
+        while not self._drop_abandoned():
+            self.wakeup.clear()
+            await self.wakeup.wait()
+            deadline = time.perf_counter() + self.wait_s
+            while self.enabled and self._queued_texts() < self.max_batch:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
                     break
-                item = self.queue.get_nowait()
-            else:
+                self.wakeup.clear()
                 try:
-                    item = await asyncio.wait_for(self.queue.get(), remaining)
+                    await asyncio.wait_for(self.wakeup.wait(), remaining)
                 except asyncio.TimeoutError:
                     break
-            batch.append(item)
-            n += len(item.texts)
-        return batch
+
+    def _drop_abandoned(self) -> int:
+        """Remove requests whose client went away; returns how many remain."""
+        kept = deque(i for i in self.active if not i.abandoned)
+        dropped = len(self.active) - len(kept)
+        if dropped:
+            log.info("dropped %d request(s) whose client went away before translation", dropped)
+            self.on_drop(dropped)
+        self.active = kept
+        return len(kept)
+
+    def _next_call(self) -> tuple[tuple, list[tuple[Pending, int, int]]]:
+        """The next model call: [(request, first text, end)], head of the rotation first; rotates the rotation."""
+        key = self.active[0].key
+        parts, texts, cost = [], 0, 0
+        for item in self.active:
+            if item.key != key or texts >= self.max_batch or (parts and not self.enabled):
+                continue
+            start = end = item.sent
+            while end < len(item.texts) and texts < self.max_batch:
+                extra = item.costs[end]
+                if self.max_call_cost is not None and texts and cost + extra > self.max_call_cost:
+                    break
+                cost, texts, end = cost + extra, texts + 1, end + 1
+            if end > start:
+                parts.append((item, start, end))
+                item.sent = end
+            if self.max_call_cost is not None and cost >= self.max_call_cost:
+                break
+        served = {id(item) for item, _, _ in parts}
+        self.active = deque([i for i in self.active if id(i) not in served]
+                            + [i for i in self.active if id(i) in served and i.sent < len(i.texts)])
+        return key, parts
+
+    async def _call(self, texts, src, tgt, beams):
+        loop = asyncio.get_running_loop()
+        self.call_started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self.executor, self.translate, texts, src, tgt, beams)
+        finally:
+            self.call_started = None
+            self.last_progress = time.perf_counter()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
-            groups: dict[tuple, list[_Pending]] = {}
-            for item in batch:
-                if not item.future.cancelled():  # client went away while queued
-                    groups.setdefault(item.key, []).append(item)
-            for (src, tgt, beams), items in groups.items():
-                texts = [t for item in items for t in item.texts]
-                self.on_batch(len(items), len(texts))
-                try:
-                    out = await loop.run_in_executor(self.executor, self.translate, texts, src, tgt, beams)
-                except Exception as exc:  # never the worker: retry one by one so only the bad request fails
-                    if len(items) == 1:
-                        log.exception("model call failed")
-                        self._resolve(items[0], exc=exc)
-                        continue
-                    log.warning("model call for %d requests failed (%s); retrying them one by one", len(items), exc)
-                    for item in items:
-                        try:
-                            self._resolve(item, await loop.run_in_executor(
-                                self.executor, self.translate, item.texts, src, tgt, beams))
-                        except Exception as one_exc:
-                            log.exception("model call failed")
-                            self._resolve(item, exc=one_exc)
+            await self._gather()
+            (src, tgt, beams), parts = self._next_call()
+            texts = [t for item, a, b in parts for t in item.texts[a:b]]
+            self.on_batch(len(parts), len(texts))
+            try:
+                out = await self._call(texts, src, tgt, beams)
+            except Exception as exc:  # never the worker: retry one by one so only the bad request fails
+                if len(parts) == 1:
+                    log.exception("model call failed")
+                    self._fail(parts[0][0], exc)
                     continue
-                start = 0
-                for item in items:
-                    self._resolve(item, out[start:start + len(item.texts)])
-                    start += len(item.texts)
+                log.warning("model call for %d requests failed (%s); retrying them one by one", len(parts), exc)
+                for item, a, b in parts:
+                    try:
+                        self._deliver(item, a, await self._call(item.texts[a:b], src, tgt, beams))
+                    except Exception as one_exc:
+                        log.exception("model call failed")
+                        self._fail(item, one_exc)
+                continue
+            pos = 0
+            for item, a, b in parts:
+                self._deliver(item, a, out[pos:pos + b - a])
+                pos += b - a
 
-    @staticmethod
-    def _resolve(item: _Pending, result=None, exc: Optional[BaseException] = None) -> None:
-        if item.future.done():  # the client went away
-            return
-        if exc is not None:
+    def _deliver(self, item: Pending, start: int, results: list) -> None:
+        item.results[start:start + len(results)] = results
+        item.received += len(results)
+        if item.received == len(item.texts) and not item.future.done():
+            item.future.set_result(item.results)
+
+    def _fail(self, item: Pending, exc: BaseException) -> None:
+        if item in self.active:
+            self.active.remove(item)
+        if not item.future.done():
             item.future.set_exception(exc)
-        else:
-            item.future.set_result(result)

@@ -22,6 +22,8 @@ class Metrics:
         self.tokens = Counter("bilingual_tokens_translated", "Tokens through the model (source tokens read, "
                               "target tokens produced)", ["kind"], registry=self.registry)
         self.texts = Counter("bilingual_texts_translated", "Texts translated", registry=self.registry)
+        self.abandoned = Counter("bilingual_requests_abandoned", "Requests dropped before translation because "
+                                 "their client went away", registry=self.registry)
         self.batch_requests = Histogram("bilingual_batch_requests", "HTTP requests served by one model call",
                                         registry=self.registry, buckets=BATCH_BUCKETS)
         self.batch_texts = Histogram("bilingual_batch_texts", "Texts in one model call",
