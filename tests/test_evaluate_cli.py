@@ -83,7 +83,8 @@ def test_bad_inputs_give_one_line_errors(tiny_model, tmp_path, capsys):
     assert evaluate_cmd.main([str(tiny_model), "--dataset", str(tmp_path / "nope"), "--quiet"]) == 2
     assert "no such dataset folder" in capsys.readouterr().err
 
-    assert evaluate_cmd.main([str(tmp_path), "--tsv", str(tmp_path / "a.bn"), "--quiet"]) == 2
+    (tmp_path / "ok.tsv").write_text("one\tএক\n", encoding="utf-8")
+    assert evaluate_cmd.main([str(tmp_path), "--tsv", str(tmp_path / "ok.tsv"), "--quiet"]) == 2
     assert "no tokenizer" in capsys.readouterr().err
 
     copy = tmp_path / "model"
