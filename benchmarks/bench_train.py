@@ -104,7 +104,7 @@ def run_plain(ds_dir, tok_dir, out, steps, batch_size, max_len, pad_to_max, thre
 
 
 def run_ours(ds_dir, tok_dir, out, steps, batch_size, max_tokens, max_len, threads, seed=42) -> dict:
-    from bilingual.modeling.training import train
+    from bilingual.modeling.train import train
 
     cfg = {"model": {"preset": "tiny", "tokenizer": str(tok_dir)},
            "data": {"dataset_dir": str(ds_dir), "batching": "token_budget", "max_tokens": max_tokens,

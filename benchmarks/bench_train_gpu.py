@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     from bench_train import corpus
     from bilingual.console import summary
     from bilingual.modeling import data as data_mod
-    from bilingual.modeling import training as training_mod
+    from bilingual.modeling import train as training_mod
     from bilingual.modeling.model import HFTransformerModel
     from bilingual.modeling.tokenizer import train_tokenizer
 

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "download-wiki": ("download_wiki", "download Wikipedia dumps (bn, en) and langlinks"),
     "collect-wiki": ("collect_wiki", "extract Wikipedia articles into Document shards"),
-    "mine": ("mine", "mine parallel sentences from comparable Wikipedia articles"),
+    "mine": ("mine", "mine parallel sentences from linked Wikipedia articles or a bilingual site's crawls"),
     "align": ("align", "align sentences of linked bn/en articles"),
     "scrape": ("scrape", "crawl the configured web sources (robots.txt, rate limits)"),
     "migrate": ("migrate", "migrate data written by the old pipeline"),
@@ -32,8 +32,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run_pipeline", "run the whole pipeline on a recipe (default: bundled samples)"),
     "translate": ("translate", "translate text from arguments, stdin or a file"),
     "serve": ("serve", "serve a model over HTTP (FastAPI): /translate, /detect-language, /health, /metrics"),
-    "report": ("bilingual.reporting.report", "write report.html (plots, funnel, scores) beside a run's report.json"),
+    "report": ("bilingual.reporting.html", "write report.html (plots, funnel, scores) beside a run's report.json"),
 }
+
+
+# optional Python module -> the extra that installs it (setup.cfg [options.extras_require])
+OPTIONAL_MODULES = {"fastapi": "serve", "uvicorn": "serve", "prometheus_client": "serve", "starlette": "serve",
+                    "ctranslate2": "ctranslate2", "matplotlib": "plots"}
+
+
+def missing_extra(exc: ImportError) -> Optional[str]:
+    """'needs X: pip install "bilingual[extra]"' when `exc` is an optional part that is not installed."""
+    top = (getattr(exc, "name", None) or "").split(".")[0]
+    extra = OPTIONAL_MODULES.get(top)
+    return f'this needs the optional package {top!r}: pip install "bilingual[{extra}]"' if extra else None
 
 
 class UsageError(Exception):
@@ -84,6 +96,8 @@ def load_command(name: str) -> Callable[[Optional[list[str]]], Optional[int]]:
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
             raise CommandUnavailable(f"subcommand {name} is not available: {module_name} is missing") from exc
+        if missing_extra(exc):
+            raise CommandUnavailable(f"subcommand {name}: {missing_extra(exc)}") from exc
         raise CommandUnavailable(f"subcommand {name} cannot start: {module_name} needs the missing Python "
                                  f"module {exc.name!r} (pip install -e . installs the dependencies)") from exc
     main = getattr(module, "main", None)
@@ -173,6 +187,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if opts.debug:
             raise
         return _fail(str(exc), 2)
+    except ImportError as exc:  # an optional part imported lazily, deep in a stage
+        if opts.debug or not missing_extra(exc):
+            raise
+        return _fail(f"bilingual {name}: {missing_extra(exc)}")
     except BaseException as exc:  # noqa: BLE001 - known failures become one line, others keep the traceback
         if opts.debug or not (isinstance(exc, _known_errors()) or _is_ours(exc)):
             raise

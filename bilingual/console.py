@@ -1,6 +1,7 @@
 """Progress bars and end-of-command summaries, shared by every command.
 
-`--quiet` (or BILINGUAL_QUIET=1) turns bars off for logs; summaries are always printed.
+`--quiet` (or BILINGUAL_QUIET=1) turns bars, detail tables (filter funnels) and third-party warnings off for
+logs; the one end-of-command summary is always printed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def set_quiet(value: bool) -> None:
 
         os.environ["BILINGUAL_QUIET"] = "1"
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("PYTHONWARNINGS", "ignore")  # child processes too
         warnings.filterwarnings("ignore")
         for name in THIRD_PARTY_LOGGERS:
@@ -63,6 +65,12 @@ def summary(title: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -
         for row in rows:
             table.add_row(*(_fmt(row.get(col, "")) for col in columns))
     console.print(table)
+
+
+def detail(title: str, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    """A table that helps a person watching (a filter funnel) but is not the command's summary: off when quiet."""
+    if not quiet():
+        summary(title, rows)
 
 
 def _fmt(value: Any) -> str:

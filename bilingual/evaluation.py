@@ -17,6 +17,7 @@ from bilingual import console, storage
 from bilingual.modeling import langtags
 from bilingual.inference.translator import Translator
 from bilingual.layout import PARALLEL_SAMPLES
+from bilingual.modeling.metrics import BLEU_TOKENIZE, PRIMARY, score  # noqa: F401  (the one metric setup)
 
 DIRECTIONS = ("bn-en", "en-bn")
 SAMPLES = PARALLEL_SAMPLES
@@ -24,8 +25,6 @@ SAMPLES = PARALLEL_SAMPLES
 # recipe must not train on it (evaluation sets named in a recipe are removed from training data).
 DEFAULT_TEST = {"en": SAMPLES / "ntrex128" / "newstest2019-src.eng.txt",
                 "bn": SAMPLES / "ntrex128" / "newstest2019-ref.ben.txt"}
-BLEU_TOKENIZE = {"en": "13a", "bn": "intl"}
-PRIMARY = {"en": "bleu", "bn": "chrf"}
 
 
 class EvaluationDataError(ValueError):
@@ -38,6 +37,8 @@ def load_pairs(bn=None, en=None, tsv=None, dataset=None, split: str = "test", li
     folder (`datasets.load_dataset(dir)[split]`, columns bn/en or translation={bn,en}); default NTREX-128."""
     from bilingual.sources.corpora import readers as corpora
 
+    if limit is not None and limit < 1:
+        raise EvaluationDataError(f"--limit {limit}: give a positive number of pairs (or leave it out for all)")
     try:
         if dataset is not None:
             pairs = _dataset_pairs(dataset, split)
@@ -104,23 +105,6 @@ def _dataset_pairs(folder, split: str) -> list[dict]:
         return [{"bn": t["bn"], "en": t["en"]} for t in part["translation"]]
     raise EvaluationDataError(f"{folder}[{split}]: needs columns bn and en (or translation); "
                               f"has {', '.join(part.column_names)}")
-
-
-# ------------------------------------------------------------------------------------------------ metrics
-def score(hypotheses: Sequence[str], references: Sequence[str], tgt_lang: str) -> dict:
-    """BLEU, chrF and chrF++ (corpus level) with their sacreBLEU signatures."""
-    from sacrebleu.metrics import BLEU, CHRF
-
-    bleu = BLEU(tokenize=BLEU_TOKENIZE[tgt_lang])
-    chrf, chrfpp = CHRF(), CHRF(word_order=2)
-    hyps, refs = list(hypotheses), [list(references)]
-    out = {"bleu": round(bleu.corpus_score(hyps, refs).score, 2),
-           "chrf": round(chrf.corpus_score(hyps, refs).score, 2),
-           "chrf++": round(chrfpp.corpus_score(hyps, refs).score, 2)}
-    out["signatures"] = {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature()),
-                         "chrf++": str(chrfpp.get_signature())}
-    out["primary"] = PRIMARY[tgt_lang]
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ run

@@ -27,6 +27,8 @@ from bilingual.schema import LineageRecord, _Record
 
 PARQUET_OPTS = dict(compression="zstd", compression_level=3)
 DEFAULT_SHARD_ROWS = 100_000
+DEFAULT_SHARD_BYTES = 64 << 20  # values per shard: tens of MB of text, whatever the row size
+DEFAULT_BUFFER_BYTES = 8 << 20  # values held in memory before a row group is written
 
 
 class CorruptShardError(RuntimeError):
@@ -42,11 +44,24 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished file gets the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask is set-and-return)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text: str) -> Path:
@@ -116,40 +131,80 @@ def read_table(path) -> pa.Table:
 class ShardWriter:
     """Stream rows into numbered zstd Parquet shards: `<prefix>-00000.parquet`, ...
 
-    Rows are buffered up to `shard_rows`; each shard is written atomically. Memory stays
-    bounded by one shard whatever the total size."""
+    Memory is set by configuration, never by input size: rows are buffered up to `buffer_bytes`
+    of values (then written as one row group into the open shard), and a shard is closed once it
+    holds `shard_bytes` of values or `shard_rows` rows. Each shard is written under a temporary
+    name and renamed when complete, so a killed writer never leaves a shard that looks whole."""
 
-    def __init__(self, folder, prefix: str, schema: pa.Schema, shard_rows: int = DEFAULT_SHARD_ROWS):
+    def __init__(self, folder, prefix: str, schema: pa.Schema, shard_rows: int = DEFAULT_SHARD_ROWS,
+                 shard_bytes: int = DEFAULT_SHARD_BYTES, buffer_bytes: int = DEFAULT_BUFFER_BYTES):
+        if shard_rows < 1 or shard_bytes < 1 or buffer_bytes < 1:
+            raise ValueError("ShardWriter: shard_rows, shard_bytes and buffer_bytes must be positive")
         self.folder = Path(folder)
         self.prefix = prefix
         self.schema = schema
         self.shard_rows = shard_rows
+        self.shard_bytes = shard_bytes
+        self.buffer_bytes = min(buffer_bytes, shard_bytes)
         self._buffer: list[dict] = []
+        self._buffer_size = 0
+        self._shard_rows = 0  # rows in the open shard (written and buffered)
+        self._shard_size = 0
+        self._writer: Optional[pq.ParquetWriter] = None
+        self._tmp: Optional[Path] = None
         self.paths: list[Path] = []
         self.rows = 0
 
     def write(self, row: dict) -> None:
+        size = _row_bytes(row)
         self._buffer.append(row)
-        if len(self._buffer) >= self.shard_rows:
+        self._buffer_size += size
+        self._shard_rows += 1
+        self._shard_size += size
+        if self._shard_rows >= self.shard_rows or self._shard_size >= self.shard_bytes:
             self.flush()
+        elif self._buffer_size >= self.buffer_bytes:
+            self._write_row_group()
 
     def write_many(self, rows: Iterable[dict]) -> None:
         for row in rows:
             self.write(row)
 
-    def flush(self) -> None:
-        if not self._buffer and self.paths:
-            return
+    def _write_row_group(self) -> None:
+        if self._writer is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.prefix}-{len(self.paths):05d}.", suffix=".tmp", dir=self.folder)
+            os.close(fd)
+            self._tmp = Path(tmp)
+            self._writer = pq.ParquetWriter(tmp, self.schema, **PARQUET_OPTS)
         table = pa.Table.from_pylist([{k: _arrow_value(r.get(k)) for k in self.schema.names} for r in self._buffer],
                                      schema=self.schema)
-        path = self.folder / f"{self.prefix}-{len(self.paths):05d}.parquet"
-        write_table(path, table)
-        self.paths.append(path)
+        self._writer.write_table(table)
         self.rows += len(self._buffer)
-        self._buffer = []
+        self._buffer, self._buffer_size = [], 0
+
+    def flush(self) -> None:
+        """Close the open shard (an empty one only when nothing was written at all)."""
+        if not self._buffer and self._writer is None and self.paths:
+            return
+        self._write_row_group()
+        self._writer.close()
+        path = self.folder / f"{self.prefix}-{len(self.paths):05d}.parquet"
+        os.replace(self._tmp, path)
+        self.paths.append(path)
+        self._writer, self._tmp = None, None
+        self._shard_rows = self._shard_size = 0
+
+    def abort(self) -> None:
+        """Drop the open shard's temporary file (closed shards stay)."""
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+        self._writer, self._tmp, self._buffer = None, None, []
 
     def close(self) -> list[Path]:
-        if self._buffer or not self.paths:
+        if self._buffer or self._writer is not None or not self.paths:
             self.flush()
         return self.paths
 
@@ -159,6 +214,16 @@ class ShardWriter:
     def __exit__(self, exc_type, *_):
         if exc_type is None:
             self.close()
+        else:
+            self.abort()
+
+
+def _row_bytes(row: dict) -> int:
+    """Approximate size of a row's values (UTF-8 bytes of strings, 8 per other value)."""
+    n = 0
+    for v in row.values():
+        n += len(v.encode("utf-8", "surrogatepass")) if isinstance(v, str) else 8
+    return n
 
 
 def snapshot_dir(root, source: str, day: Optional[date | str] = None) -> Path:

@@ -19,8 +19,10 @@ from typing import Any, Callable, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bilingual import console, storage
-from bilingual.layout import DEFAULT_PIPELINE_RECIPE, REPO_ROOT
+from bilingual import console, layout, storage
+from bilingual.layout import (DATASET_DIR, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO,
+                              DEFAULT_PIPELINE_RECIPE, EVALUATION_DIR, MODEL_DIR, PUBLISH_DIR, REPORT_JSON,
+                              TOKENIZER_DIR, TRAIN_DIR, WORK_DIR)
 
 DEFAULT_RECIPE = DEFAULT_PIPELINE_RECIPE
 
@@ -43,6 +45,15 @@ class WikiSource(_Strict):
     index: Optional[str] = None
 
 
+class WebSite(_Strict):
+    """A bilingual site mined for pairs: its bn and en halves, each a crawl snapshot folder or a source
+    YAML (recipes/sources/*.yaml, crawled into the run first)."""
+
+    name: str = "web-mined"
+    bn: str
+    en: str
+
+
 class PipelineRecipe(_Strict):
     """`recipes/pipeline/*.yaml`: what the whole run reads and how far each stage goes."""
 
@@ -50,6 +61,7 @@ class PipelineRecipe(_Strict):
     wikipedia: list[WikiSource] = Field(default_factory=list)
     wiki_links: Optional[str] = None
     wiki_min_score: float = 0.4  # mined pairs below this alignment score are not kept (precision first)
+    web: list[WebSite] = Field(default_factory=list)  # bilingual sites: crawl snapshots or source YAMLs
     filter_recipe: str
     eval_sets: list[str] = Field(default_factory=list)
     tokenizer_vocab_size: int = 4000
@@ -60,14 +72,14 @@ class PipelineRecipe(_Strict):
     export_quantize: bool = False
     export_ctranslate2: bool = False  # also convert to CTranslate2 (int8), parity-checked, published beside onnx/
     export_parity_samples: int = 64
-    dataset_repo: str = "org/bilingual"
-    model_repo: str = "org/bilingual-mt"
+    dataset_repo: str = DEFAULT_DATASET_REPO
+    model_repo: str = DEFAULT_MODEL_REPO
 
 
 def resolve(path: str | Path) -> Path:
     """Recipe paths are relative to the repository root, so the default run works from any folder."""
     path = Path(path)
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else layout.bundled_path(path)
 
 
 def resolve_eval_set(spec: str) -> str:
@@ -88,7 +100,10 @@ def load_recipe(path: str | Path) -> PipelineRecipe:
     for p in [recipe.filter_recipe, recipe.train_config, *(c.path for c in recipe.corpora),
               *(w.dump for w in recipe.wikipedia), *(f for e in recipe.eval_sets for f in e.split(","))] + ([recipe.wiki_links] if recipe.wiki_links else []):
         if not resolve(p).exists():
-            raise FileNotFoundError(f"{path}: {p} does not exist")
+            hint = (" (the bundled samples come with a checkout of the repository, not with the installed package: "
+                    "run from a checkout, or name your own files in a copy of the recipe)"
+                    if Path(p).parts[:2] == ("data", "samples") else "")
+            raise FileNotFoundError(f"{path}: {p} does not exist{hint}")
     return recipe
 
 
@@ -128,7 +143,7 @@ class Run:
     def open(cls, out: Path, settings: Optional[dict] = None) -> "Run":
         """Open (or start) the run folder `out`; with `settings`, refuse a folder made with other ones."""
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "report.json"
+        path = out / REPORT_JSON
         report = {}
         if path.exists():
             import json
@@ -168,7 +183,7 @@ class Run:
         return section
 
     def save(self) -> None:
-        storage.write_json(self.out / "report.json", self.report)
+        storage.write_json(self.out / REPORT_JSON, self.report)
 
 
 def versions() -> dict[str, str]:
@@ -189,7 +204,8 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     """Run every stage into `out`; returns the report (also `out/report.json` and `out/report.html`)."""
     recipe = load_recipe(recipe_path)
     run = Run.open(Path(out), run_settings(recipe, train_overrides))
-    raw_root = run.out / "work"
+    raw_root = run.out / WORK_DIR
+    dataset_dir, model_dir = run.out / DATASET_DIR, run.out / MODEL_DIR
     day = day or datetime.now(timezone.utc).date().isoformat()
     snapshots: list[Path] = []
 
@@ -211,6 +227,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
             counts = corpora.snapshot_corpus(reader, snap, c.name, path, c.license)
             rows.append({**counts, "license": c.license, "snapshot": str(snap)})
         rows += collect_wikipedia(recipe, raw_root, day)
+        rows += collect_web(recipe, raw_root, day)
         return {"sources": rows, "records_out": sum(r.get("kept", 0) for r in rows)}
 
     section = run.stage("collect", collect)
@@ -220,9 +237,9 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     def build() -> dict:
         from bilingual.corpus.build import build_corpus
 
-        stats = build_corpus(snapshots, resolve(recipe.filter_recipe), run.out / "dataset",
+        stats = build_corpus(snapshots, resolve(recipe.filter_recipe), dataset_dir,
                              eval_sets=[resolve_eval_set(e) for e in recipe.eval_sets] or None)
-        stats["dataset_dir"] = str(run.out / "dataset")
+        stats["dataset_dir"] = str(dataset_dir)
         stats["records_out"] = stats.get("kept")
         return stats
 
@@ -231,34 +248,35 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     def tokenizer() -> dict:
         from bilingual.modeling.tokenizer import dataset_parquet_files, train_tokenizer_from_parquet
 
-        tok = train_tokenizer_from_parquet(dataset_parquet_files(run.out / "dataset", "train"),
-                                           run.out / "tokenizer", vocab_size=recipe.tokenizer_vocab_size)
-        return {"vocab_size": len(tok), "path": str(run.out / "tokenizer"), "type": "unigram"}
+        tok = train_tokenizer_from_parquet(dataset_parquet_files(dataset_dir, "train"),
+                                           run.out / TOKENIZER_DIR, vocab_size=recipe.tokenizer_vocab_size)
+        return {"vocab_size": len(tok), "path": str(run.out / TOKENIZER_DIR), "type": "unigram"}
 
     run.stage("tokenizer", tokenizer, records_in=corpus.get("splits", {}).get("train"))
 
     def train() -> dict:
-        from bilingual.modeling.training import load_config, train as train_model
+        from bilingual.modeling.train import load_config, train as train_model
 
-        overrides = {"data.dataset_dir": str(run.out / "dataset"), "model.tokenizer": str(run.out / "tokenizer"),
-                     "training.output_dir": str(run.out / "train"), **recipe.train_overrides,
+        overrides = {"data.dataset_dir": str(dataset_dir), "model.tokenizer": str(run.out / TOKENIZER_DIR),
+                     "training.output_dir": str(run.out / TRAIN_DIR), **recipe.train_overrides,
                      **(train_overrides or {})}
         cfg = load_config(resolve(recipe.train_config), [f"{k}={v}" for k, v in overrides.items()])
         result = train_model(cfg)
-        publish_model_dir(Path(result["output_dir"]), run.out / "model")
-        return {**result, "model_dir": str(run.out / "model")}
+        publish_model_dir(Path(result["output_dir"]), model_dir)
+        return {**result, "model_dir": str(model_dir)}
 
     run.stage("train", train, records_in=corpus.get("splits", {}).get("train"), out_key="training")
 
     def evaluate() -> dict:
         from bilingual.evaluation import evaluate_model, load_pairs
 
-        pairs = load_pairs(dataset=run.out / "dataset", split="test", limit=recipe.eval_max_samples)
-        result = evaluate_model(run.out / "model", pairs, num_beams=recipe.eval_num_beams,
-                                output_dir=run.out / "evaluation")
+        pairs = load_pairs(dataset=dataset_dir, split="test", limit=recipe.eval_max_samples)
+        result = evaluate_model(model_dir, pairs, num_beams=recipe.eval_num_beams,
+                                output_dir=run.out / EVALUATION_DIR)
         for direction in result.values():
-            if isinstance(direction, dict):
-                direction["test_set"] = "held-out test split of the bundled corpora"
+            if isinstance(direction, dict):  # the published dataset's own test split: the card's model-index says so
+                direction.update(test_set="held-out test split of the bundled corpora", split="test",
+                                 test_set_id=recipe.dataset_repo, dataset_config=DEFAULT_DATASET_CONFIG)
         return result
 
     run.stage("evaluate", evaluate, out_key="evaluation")
@@ -266,7 +284,7 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     def export() -> dict:
         from bilingual.inference.export import export_all
 
-        return export_all(run.out / "model", quantize=recipe.export_quantize,
+        return export_all(model_dir, quantize=recipe.export_quantize,
                           ctranslate2=recipe.export_ctranslate2,
                           n_sample=recipe.export_parity_samples)
 
@@ -275,9 +293,9 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
     def cards() -> dict:
         from bilingual.publishing.cards import write_model_card
 
-        path = write_model_card(run.out / "model", run.report, dataset_repo=recipe.dataset_repo,
+        path = write_model_card(model_dir, run.report, dataset_repo=recipe.dataset_repo,
                                 model_repo=recipe.model_repo)
-        return {"model_card": str(path), "dataset_card": str(run.out / "dataset" / "README.md")}
+        return {"model_card": str(path), "dataset_card": str(dataset_dir / layout.CARD_FILE)}
 
     run.stage("card", cards)
 
@@ -285,15 +303,15 @@ def run_pipeline(out: Path, recipe_path: Path = DEFAULT_RECIPE, train_overrides:
         def publish_stage() -> dict:
             from bilingual.publishing.hub import publish as hub_publish
 
-            result = hub_publish(run.out / "dataset", run.out / "model", recipe.dataset_repo, recipe.model_repo,
-                                 version=f"v{day.replace('-', '')}", dry_run_dir=run.out / "publish")
-            return {"dry_run_dir": str(run.out / "publish"), "warnings": result.get("warnings", [])}
+            result = hub_publish(dataset_dir, model_dir, recipe.dataset_repo, recipe.model_repo,
+                                 version=f"v{day.replace('-', '')}", dry_run_dir=run.out / PUBLISH_DIR)
+            return {"dry_run_dir": str(run.out / PUBLISH_DIR), "warnings": result.get("warnings", [])}
 
         run.stage("publish", publish_stage)
 
     run.report["finished_at"] = datetime.now(timezone.utc).isoformat()
     run.save()
-    from bilingual.reporting.report import write_report
+    from bilingual.reporting.html import write_report
 
     write_report(run.out)
     return run.report
@@ -320,6 +338,30 @@ def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[
     return rows
 
 
+def collect_web(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[dict]:
+    """Each bilingual site: crawl its source YAMLs (a snapshot folder is used as it is), then mine pairs."""
+    from bilingual.mining.web import mine_web
+    from bilingual.sources.web.crawl import crawl
+
+    rows = []
+    for site in recipe.web:
+        snaps = {}
+        for lang in ("bn", "en"):
+            given = resolve(getattr(site, lang))
+            if given.suffix in (".yaml", ".yml"):
+                summary = crawl(given, raw_root, day=day)
+                snaps[lang] = Path(summary["snapshot_dir"])
+                rows.append({"source": summary["source"], "kind": "documents", "license": summary["license"],
+                             "snapshot": str(snaps[lang]),
+                             **_counts(summary)})
+            else:
+                snaps[lang] = given
+        summary = mine_web(snaps["bn"], snaps["en"], raw_root, day=day, name=site.name, cache_dir=raw_root / "cache")
+        rows.append({"source": site.name, "kind": "pairs", "license": summary["license"], "snapshot": summary["snapshot"],
+                     **_counts(summary)})
+    return rows
+
+
 def _counts(summary: dict) -> dict:
     keep = ("read", "kept", "quarantined", "status", "pages", "documents", "pairs", "articles")
     return {k: v for k, v in summary.items() if k in keep and not isinstance(v, (dict, list))}
@@ -331,6 +373,7 @@ def publish_model_dir(trained: Path, model_dir: Path) -> None:
 
     staging = model_dir.with_name(model_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(trained, staging, ignore=shutil.ignore_patterns("checkpoint-*", "runs", "*.tmp", "training_args.bin"))
+    shutil.copytree(trained, staging, ignore=shutil.ignore_patterns(layout.CHECKPOINT_GLOB, "runs", "*.tmp",
+                                                                    "training_args.bin"))
     shutil.rmtree(model_dir, ignore_errors=True)
     staging.rename(model_dir)

@@ -1,6 +1,5 @@
-"""Fixtures for the card and publishing tests: a tiny real model folder (tokenizer with >>bn<</>>en<< tags,
-random MarianMT, ONNX export), a tiny dataset folder (Parquet shards + card), a run report, and a local
-HTTP server that speaks the parts of the Hub API huggingface_hub 0.36 calls when we publish."""
+"""Fixtures for the card and publishing tests: a model folder (a copy of conftest's tiny model), a tiny dataset
+folder (Parquet shards + card), a run report, and a local HTTP server that speaks the parts of the Hub API huggingface_hub 0.36 calls when we publish."""
 
 from __future__ import annotations
 
@@ -25,47 +24,12 @@ PAIRS = [
 ]
 
 
-def build_tokenizer(out_dir: Path):
-    """A WordLevel tokenizer over the fixture sentences, with Marian-style specials and the target tags."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "</s>", "<unk>", ">>bn<<", ">>en<<"]
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tok.train_from_iterator([t for pair in PAIRS for t in pair], trainers.WordLevelTrainer(special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A $B </s>",
-                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   additional_special_tokens=[">>bn<<", ">>en<<"],
-                                   model_input_names=["input_ids", "attention_mask"])
-    fast.save_pretrained(out_dir)
-    return fast
-
-
-def build_model_dir(out_dir: Path, onnx: bool = True) -> Path:
-    """Tokenizer + a tiny random MarianMTModel (+ onnx/ exported with Optimum, with tokenizer files)."""
-    import torch
-    from transformers import MarianConfig, MarianMTModel
-
+def build_model_dir(out_dir: Path, tiny_model: Path) -> Path:
+    """A copy of the session's tiny model (conftest: product tokenizer, trained Marian, onnx/), plus training
+    leftovers that must never be uploaded."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(out_dir)
-    pad = tok.pad_token_id
-    config = MarianConfig(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1,
-                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                          decoder_ffn_dim=32, max_position_embeddings=64, pad_token_id=pad,
-                          eos_token_id=tok.eos_token_id, decoder_start_token_id=pad, forced_eos_token_id=tok.eos_token_id)
-    torch.manual_seed(0)
-    model = MarianMTModel(config).eval()
-    model.generation_config.max_length = 16
-    model.save_pretrained(out_dir)
-    if onnx:
-        from optimum.onnxruntime import ORTModelForSeq2SeqLM
-
-        ORTModelForSeq2SeqLM.from_pretrained(out_dir, export=True).save_pretrained(out_dir / "onnx")
-        tok.save_pretrained(out_dir / "onnx")
-    # training leftovers that must never be uploaded
+    shutil.copytree(tiny_model, out_dir, ignore=shutil.ignore_patterns("onnx-int8", "ctranslate2", "eval", "README.md",
+                                                                       "TINY_MODEL_COMPLETE"))
     (out_dir / "checkpoint-1").mkdir(exist_ok=True)
     (out_dir / "checkpoint-1" / "optimizer.pt").write_bytes(b"not for upload")
     (out_dir / "training_args.bin").write_bytes(b"not for upload")
@@ -435,16 +399,16 @@ def copy_tree(src: Path, dst: Path) -> Path:
 _BUILT: dict[str, Path] = {}
 
 
-def built_fixture() -> dict[str, Path]:
-    """The model and dataset folders, built once per test process (the ONNX export is the slow part) in a
-    temporary folder removed at exit. Tests that change files copy them first (`copy_tree`)."""
+def built_fixture(tiny_model: Path) -> dict[str, Path]:
+    """The model and dataset folders, made once per test process from the session's tiny model in a temporary
+    folder removed at exit. Tests that change files copy them first (`copy_tree`)."""
     if not _BUILT:
         import atexit
         import tempfile
 
         root = Path(tempfile.mkdtemp(prefix="bilingual-hub-fixture-"))
         atexit.register(shutil.rmtree, root, True)
-        _BUILT["model"] = build_model_dir(root / "run" / "model")
+        _BUILT["model"] = build_model_dir(root / "run" / "model", tiny_model)
         _BUILT["dataset"] = build_dataset_dir(root / "run" / "dataset")
         _BUILT["root"] = root
     return dict(_BUILT)

@@ -15,9 +15,9 @@ from _hub_helpers import built_fixture, copy_tree, sample_report
 
 
 @pytest.fixture()
-def model_dir(tmp_path):
+def model_dir(tmp_path, tiny_model):
     """A private copy of the fixture model (cards write README.md into it)."""
-    return copy_tree(built_fixture()["model"], tmp_path / "model")
+    return copy_tree(built_fixture(tiny_model)["model"], tmp_path / "model")
 
 
 def _load(model_dir) -> ModelCard:
@@ -36,7 +36,7 @@ def test_card_carries_the_reports_numbers(model_dir):
     assert data.pipeline_tag == "translation"
     assert data.model_name == "bn-en-mt"
     assert "onnx" in data.tags and "marian" in data.tags
-    got = {(r.dataset_config, r.metric_type): (r.metric_value, (r.metric_args or {}).get("signature"))
+    got = {(r.task_name.split()[-1], r.metric_type): (r.metric_value, (r.metric_args or {}).get("signature"))
            for r in data.eval_results}
     ev = report["evaluation"]
     for direction in ("bn-en", "en-bn"):
@@ -68,15 +68,19 @@ def test_card_carries_the_reports_numbers(model_dir):
     assert "train 7,001, validation 200, test 200" in text
     # loading instructions with the target-tag convention, for PyTorch and ONNX Runtime
     assert 'AutoModelForSeq2SeqLM.from_pretrained("acme/bn-en-mt")' in text
-    assert 'ORTModelForSeq2SeqLM.from_pretrained("acme/bn-en-mt", subfolder="onnx")' in text
+    assert 'ORTModelForSeq2SeqLM.from_pretrained("acme/bn-en-mt", subfolder="onnx", use_merged=False)' in text
     assert ">>bn<< How are you?" in text and ">>en<<" in text
     assert "| ONNX fp32 | 100.00 | 0.00 | 50 | passed |" in text
     assert "| ONNX int8 (dynamic quantization) | 96.00 | 0.42 | 50 | passed |" in text
     # the test set is named only where the report names it
     assert "| bn-en | NTREX-128 | 17.89 |" in text
     assert "| en-bn | test set not named in the run report |" in text
-    names = {r.dataset_config: r.dataset_name for r in data.eval_results}
-    assert names == {"bn-en": "NTREX-128 (bn→en)", "en-bn": "test set not named in the run report (en→bn)"}
+    names = {r.task_name: r.dataset_name for r in data.eval_results}
+    assert names == {"Translation bn-en": "NTREX-128 (bn→en)",
+                     "Translation en-bn": "test set not named in the run report (en→bn)"}
+    # the model-index names no dataset config the training dataset lacks: external test sets have none
+    assert {(r.dataset_type, r.dataset_config) for r in data.eval_results} == {
+        ("ntrex-128", None), ("test-set-not-named-in-the-run-report", None)}
     assert "## Intended use" in text and "## Limitations and risks" in text
     assert not list(model_dir.glob(".README.md*"))  # atomic write left no temporary file
 
@@ -172,3 +176,76 @@ def test_malformed_sections_do_not_break_the_card(model_dir, section, value):
         assert "the run report has no filter funnel" in text
     else:  # the rest of the card is intact
         assert len(card.data.eval_results) == 6
+
+
+def _with_dev_chrf(report: dict, chrf: float) -> dict:
+    report["training"]["log_history"] = [h for h in report["training"]["log_history"] if "eval_chrf" not in h]
+    report["training"]["log_history"].append({"step": 20, "eval_loss": 5.9, "eval_chrf": chrf, "eval_bleu": 1.0})
+    return report
+
+
+def test_smoke_test_model_says_so_first(model_dir):
+    """A model below the chrF threshold is called a smoke test in the card's first lines and intended use."""
+    report = _with_dev_chrf(sample_report(model_dir, chrf=4.9), 5.25)
+    card = cards.build_model_card(model_dir, report)
+    lines = [line for line in card.text.splitlines() if line.strip()]
+    assert lines[0] == "# bilingual-mt: pipeline smoke test, not a translator"
+    assert lines[1].startswith("**This model does not translate.** Its best chrF is 5.25 (dev set, during training), "
+                               f"below {cards.SMOKE_TEST_CHRF:.0f}")
+    intended = card.text.split("## Intended use")[1].split("##")[0]
+    assert "pipeline smoke test, not a translator" in intended and "for research, prototyping" not in intended
+    assert "smoke-test" in card.data.tags
+
+    # the same folder with a translator's dev score: no warning
+    good = cards.build_model_card(model_dir, _with_dev_chrf(sample_report(model_dir, chrf=55.0), 52.5))
+    assert good.text.lstrip().splitlines()[0] == "# bilingual-mt: Bangla–English translation model"
+    assert "smoke test" not in good.text and "smoke-test" not in good.data.tags
+    # without a dev score, the test score decides
+    report = sample_report(model_dir, chrf=12.0)
+    del report["training"]
+    assert "(test set, en-bn)" in cards.build_model_card(model_dir, report).text.split("\n##")[0]
+
+
+def test_no_scores_no_claim(model_dir):
+    """With nothing measured the card says it was not evaluated and never claims measured figures."""
+    text = cards.build_model_card(model_dir, {}).text
+    assert "**Not evaluated:**" in text and "measured" not in text.split("## Evaluation")[0].replace(
+        "nothing here says how well", "")
+    assert "every score below was measured" not in text
+
+
+def test_card_shows_no_local_paths(model_dir, tmp_path):
+    """Run folder, checkpoint and test-set file locations of the building machine stay out of the card."""
+    from bilingual.layout import REPO_ROOT
+
+    report = sample_report(model_dir)
+    report["run_dir"] = str(tmp_path / "runs" / "20261126T0600")
+    report["training"]["best_checkpoint"] = str(tmp_path / "runs" / "20261126T0600" / "train" / "checkpoint-300")
+    report["training"]["hyperparameters"]["model_name_or_path"] = str(tmp_path / "checkpoints" / "opus-mt-en-bn")
+    ntrex = REPO_ROOT / "data" / "samples" / "parallel" / "ntrex128"
+    report["evaluation"]["bn-en"]["test_set"] = f"{ntrex}/newstest2019-ref.ben.txt,{ntrex}/newstest2019-src.eng.txt"
+    text = str(cards.build_model_card(model_dir, report))
+    assert str(tmp_path) not in text and str(REPO_ROOT) not in text
+    assert "`checkpoint-300`" in text and "run `20261126T0600`" in text and "| model_name_or_path | opus-mt-en-bn |" in text
+    assert "data/samples/parallel/ntrex128/newstest2019-ref.ben.txt" in text
+
+
+def test_card_command_step_by_step_defaults(model_dir, tmp_path, capsys):
+    """Without a run report the card is made from the folder's train_results.json and `bilingual evaluate`'s
+    default output; with neither, one line says what to give."""
+    assert card_cmd.main(["--model", str(model_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--report" in err and "--training" in err and "--evaluation" in err
+
+    report = sample_report(model_dir, bleu=3.21, chrf=8.76)
+    (model_dir / "train_results.json").write_text(json.dumps(report["training"]), encoding="utf-8")
+    eval_json = model_dir / "eval" / "pytorch" / "evaluation.json"
+    eval_json.parent.mkdir(parents=True)
+    eval_json.write_text(json.dumps({d: {k: v for k, v in s.items() if k != "test_set"}
+                                     for d, s in report["evaluation"].items()}), encoding="utf-8")
+    assert card_cmd.main(["--model", str(model_dir), "--test-set", "NTREX-128", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "made from" in out and "smoke test" in out
+    text = (model_dir / "README.md").read_text(encoding="utf-8")
+    assert "| bn-en | NTREX-128 | 3.21 | 8.76 |" in text and "Preset `tiny-cpu`" in text
+    assert "pipeline smoke test, not a translator" in text  # dev chrF 21.7 in the training section

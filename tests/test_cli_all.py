@@ -32,3 +32,70 @@ def test_quiet_also_silences_datasets_bars():
     code = ("import datasets; from bilingual import console; assert datasets.is_progress_bar_enabled(); "
             "console.set_quiet(True); assert console.quiet() and not datasets.is_progress_bar_enabled()")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# `train` takes Seq2SeqTrainingArguments-style flags (HfArgumentParser): underscores are its convention
+UNDERSCORE_CONVENTION = {"train"}
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_usage_names_the_command_and_flags_are_hyphenated(name, capsys):
+    """`bilingual <command>` in the usage line; every flag has a hyphenated spelling (an underscore one may be an
+    alias beside it, as Hugging Face scripts spell them)."""
+    import re
+
+    assert cli.main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: bilingual {name} "), out.splitlines()[0]
+    if name in UNDERSCORE_CONVENTION:
+        return
+    flags = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", out))
+    for flag in flags:
+        if "_" in flag:
+            assert flag.replace("_", "-") in flags, f"{name}: {flag} has no hyphenated spelling"
+    assert not out.rstrip().endswith(("(", ",")), "help text stops mid-sentence"
+
+
+def test_migrate_help_is_complete(capsys):
+    assert cli.main(["migrate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "reporting what could not be read." in " ".join(out.split())
+    for positional in ("input_dir", "output_dir"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(positional))
+        assert len(line.split()) > 1, f"{positional} has no help"
+
+
+def test_a_built_wheel_works_without_the_repository(tmp_path):
+    """`pip install .` (non-editable): the console command starts and the recipes and card templates that ship
+    as package data resolve; the wheel's venv reuses this environment's dependencies instead of downloading."""
+    import subprocess
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(wheels)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr[-2000:]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # this environment's packages as a plain path entry (its .pth files, e.g. an editable bilingual, not run)
+    Path(site, "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", site,
+                              *map(str, wheels.glob("*.whl"))], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    check = ("import bilingual, bilingual.layout as l, bilingual.workflow as w, yaml\n"
+             "assert bilingual.__file__.startswith(%r), bilingual.__file__\n"
+             "r = w.PipelineRecipe.model_validate(yaml.safe_load(l.DEFAULT_PIPELINE_RECIPE.read_text()))\n"
+             "assert all(p.is_file() for p in (l.MODEL_CARD_TEMPLATE, l.DATASET_CARD_TEMPLATE, l.DEFAULT_PUBLISH_RECIPE,"
+             " w.resolve(r.filter_recipe), w.resolve(r.train_config))), l.RECIPES\n" % site)
+    proc = subprocess.run([str(python), "-c", check], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = subprocess.run([str(python), "-m", "bilingual", "run", "--help"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: bilingual run"), proc.stderr[-2000:]

@@ -56,7 +56,7 @@ def test_load_dataset_reads_splits_and_accounting(built):
         assert set(step) >= {"step", "in", "kept", "dropped", "seconds", "reasons"}
     assert stats["dataset_dir"] == str(out)
     assert {s["source"] for s in stats["sources"]} == {"tatoeba", "tico19"}
-    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["charlm-bn.npz", "charlm-en.npz"]
+    assert sorted(p.name for p in (out / "artifacts").iterdir()) == ["adequacy", "charlm-bn.npz", "charlm-en.npz"]
     assert json.loads((out / "stats.json").read_text())["kept"] == stats["kept"]
 
 
@@ -139,3 +139,129 @@ def test_rebuild_into_same_folder_loads_fresh_data(tmp_path, samples):
         assert sizes[-1] == stats["kept"]
     assert sizes[0] < sizes[1]
 
+
+
+def _cli_build(snapshot_root, out, chunk_rows):
+    return [sys.executable, "-m", "bilingual", "--quiet", "build", "--snapshot", str(snapshot_root),
+            "--output-dir", str(out), "--chunk-rows", str(chunk_rows), "--no-eval-sets", "--validation", "0.05",
+            "--test", "0.05"]
+
+
+def _published(out):
+    """What a consumer sees: every split's rows (ids, texts), the rejects with reasons, the totals."""
+    import pyarrow.parquet as pq
+
+    def rows(pattern, cols):
+        files = sorted(out.glob(pattern))
+        return sorted(tuple(r[c] for c in cols) for f in files for r in pq.read_table(f, columns=cols).to_pylist())
+
+    stats = json.loads((out / "stats.json").read_text())
+    return ({s: rows(f"data/{s}-*.parquet", ["id", "bn", "en"]) for s in ("train", "validation", "test")},
+            rows("rejects/rejects-*.parquet", ["id", "reject_step", "reject_reason"]),
+            {k: stats[k] for k in ("in", "kept", "rejected", "splits")})
+
+
+def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
+    """SIGKILL a rebuild once its filter stage has finished: the old dataset (splits, stats.json, card) is
+    untouched and loadable; the rerun resumes after the filter stage, cleans leftovers, and equals an
+    uninterrupted build."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "processed" / "v1"
+    make_snapshots(tmp_path / "old", samples, n_tatoeba=150, n_tico=30)
+    subprocess.run(_cli_build(tmp_path / "old" / "raw", out, 100), check=True, capture_output=True, cwd=tmp_path)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    old_stats = json.loads((out / "stats.json").read_text())
+
+    make_snapshots(tmp_path / "new", samples, n_tatoeba=1200, n_tico=600)
+    proc = subprocess.Popen(_cli_build(tmp_path / "new" / "raw", out, 150), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(out.parent.glob(".build-v1-*/filter/stats.json")):
+        assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # the old train split, stats.json and card, byte for byte
+    dd = load_dataset(str(out))
+    assert {s: len(dd[s]) for s in dd} == old_stats["splits"]
+    assert len(list(out.parent.glob(".build-v1-*"))) == 1  # the killed run's work, kept for the resume
+    stale = out.parent / ".build-v1-0123456789abcdef"  # a work folder of some other killed run
+    (stale / "filter").mkdir(parents=True)
+
+    resumed = subprocess.run(_cli_build(tmp_path / "new" / "raw", out, 150), capture_output=True, text=True,
+                             cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["resumed_filter"] and stats["chunks"] == 12 and stats["in"] == 1800
+    assert ".build-v1-0123456789abcdef" in stats["cleaned"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["v1"]  # no work, lock or old folders left
+
+    fresh = tmp_path / "fresh" / "v1"
+    subprocess.run(_cli_build(tmp_path / "new" / "raw", fresh, 150), check=True, capture_output=True, cwd=tmp_path)
+    assert not json.loads((fresh / "stats.json").read_text())["resumed_filter"]
+    assert _published(out) == _published(fresh)
+    dd = load_dataset(str(out))
+    assert {s: len(dd[s]) for s in dd} == stats["splits"]
+
+
+def test_interrupted_swap_restores_the_old_dataset(tmp_path, samples):
+    """A kill between the two renames of the swap leaves the old folder under `.old-*`: the next run
+    puts it back before anything else, then finishes."""
+    out = tmp_path / "processed" / "v1"
+    snaps = make_snapshots(tmp_path, samples, n_tatoeba=100, n_tico=20)
+    recipe = REPO / "recipes" / "filters" / "default.yaml"
+    first = build_corpus(snaps, recipe, out, quiet=True)
+    out.rename(out.parent / ".old-v1-0000")  # as if killed right after the first rename
+    from bilingual.corpus.build import _recover_and_clean
+
+    _recover_and_clean(out, keep=out.parent / ".build-v1-x")
+    assert json.loads((out / "stats.json").read_text())["kept"] == first["kept"]
+    assert not list(out.parent.glob(".old-*"))
+
+
+@pytest.mark.parametrize("kw, match", [({"validation": -0.1}, "--validation"), ({"test": 1.5}, "--test"),
+                                       ({"validation": 0.6, "test": 0.5}, "leave nothing"),
+                                       ({"chunk_rows": 0}, "--chunk-rows")])
+def test_build_settings_out_of_range_are_refused(tmp_path, samples, kw, match):
+    from bilingual.corpus.build import BuildSettingsError
+
+    snaps = make_snapshots(tmp_path, samples, n_tatoeba=10, n_tico=5)
+    with pytest.raises(BuildSettingsError, match=match):
+        build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", tmp_path / "out", quiet=True, **kw)
+    assert not (tmp_path / "out").exists()
+
+
+def test_snapshot_with_failed_input_is_reported(tmp_path, samples, capsys):
+    """A snapshot whose manifest records a failed input (here: a TSV cut by a bad byte) is built from
+    what it holds, and the failure is said on stderr and kept in stats.json."""
+    from bilingual.sources.corpora import readers as corpora
+    from bilingual.storage import snapshot_dir
+
+    src = tmp_path / "cut.tsv"
+    src.write_bytes("\n".join((samples / "parallel" / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8")
+                              .splitlines()[:60]).encode() + b"\nbad\t\xff\n")
+    folder = snapshot_dir(tmp_path, "cut", DAY)
+    res = corpora.snapshot_corpus(corpora.read_tsv(src), folder, "cut", src, "CC-BY 2.0 FR")
+    assert res["status"] == "error" and res["kept"] == 60
+    stats = build_corpus([folder], REPO / "recipes" / "filters" / "default.yaml", tmp_path / "out", quiet=True)
+    assert stats["in"] == 60
+    assert len(stats["snapshot_errors"]) == 1 and "cut.tsv" in stats["snapshot_errors"][0]
+    assert "line 61: not UTF-8" in capsys.readouterr().err
+
+
+def test_output_folder_holding_other_files_is_refused(tmp_path, samples):
+    """The build replaces its output folder whole, so a folder that is not an earlier build is refused
+    (and left as it was), never swapped away."""
+    from bilingual.corpus.build import BuildSettingsError
+
+    snaps = make_snapshots(tmp_path, samples, n_tatoeba=20, n_tico=5)
+    with pytest.raises(BuildSettingsError, match="not a dataset written by"):
+        build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", tmp_path / "raw", quiet=True)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [DAY]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -55,8 +55,10 @@ def test_loads_every_format(tmp_path, samples):
     ds = BilingualDataset.load([tmp_path / "legacy.jsonl", tmp_path / "opus.bn", tsv, par / "tico19-all.en-bn.tmx"],
                                cache_dir=tmp_path / "cache")
     assert len(ds) == 5 + 50 + 40 + 3071
-    # the 2 monolingual records are skipped in pair mode (not errors); the 2 bad ones are reported
-    assert [e["record"] for e in ds.unreadable if e["file"].endswith("legacy.jsonl")] == [8, 9]
+    # the 2 monolingual records are reported in pair mode (never dropped uncounted), and so are the 2 bad ones
+    legacy = [e for e in ds.unreadable if e["file"].endswith("legacy.jsonl")]
+    assert [e["record"] for e in legacy] == [6, 7, 8, 9]
+    assert all("not a pair" in e["error"] for e in legacy[:2])
     # save as Parquet, reload, stream
     paths = ds.save(tmp_path / "out", prefix="train", shard_rows=1000)
     assert [p.name for p in paths] == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
@@ -109,3 +111,32 @@ def test_migrate_command_reports_unreadable(tmp_path):
     unreadable = json.loads((out / "unreadable.json").read_text())
     assert {(Path(u["file"]).name, u["record"]) for u in unreadable} == {("b.json", 4), ("notes.docx", None)}
     assert "could not read" in proc.stdout and "notes.docx" in proc.stdout
+
+
+def test_split_assignment_from_files_equals_the_in_memory_grouping(tmp_path):
+    """The bounded-memory path (hashes on disk, shared sides found bucket by bucket, only linked rows
+    grouped in memory) gives the same split for every row as grouping everything at once."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bilingual.corpus.splits import SPLITS, assign_splits_files, row_hashes, split_codes
+
+    lines = [line.split("\t") for line in
+             (Path(__file__).resolve().parents[1] / "data/samples/parallel/tatoeba-ben-eng.tsv")
+             .read_text(encoding="utf-8").splitlines()]
+    en = [c[0] for c in lines]
+    bn = [c[1] for c in lines]
+    # chains across files: reuse sides so groups span shards and buckets
+    bn += [bn[i].upper() + " " for i in range(0, 600, 3)]
+    en += [en[i + 1] for i in range(0, 600, 3)]
+    files = []
+    for k, start in enumerate(range(0, len(bn), 1000)):
+        files.append(tmp_path / f"kept-{k}.parquet")
+        pq.write_table(pa.table({"bn": bn[start:start + 1000], "en": en[start:start + 1000]}), files[-1])
+    expected = split_codes(*row_hashes(bn, en), 0.1, 0.1)
+    got = assign_splits_files(files, 0.1, 0.1, batch_rows=700, work_dir=tmp_path, bucket_rows=500)
+    assert np.array_equal(got, expected)
+    assert set(np.bincount(got, minlength=3)) and all(np.bincount(got, minlength=3) > 0)
+    assert [SPLITS[c] for c in got[:50]] == assign_splits(bn, en, 0.1, 0.1)[:50]
+    assert not list(tmp_path.glob("splits-*"))  # its scratch files are removed

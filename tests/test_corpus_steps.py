@@ -9,7 +9,8 @@ from bilingual.filters.steps.dedup import jaccard, lsh_params, minhash_batch
 from bilingual.filters.steps.perplexity import CharNgramLM
 from bilingual.filters.steps.normalize import normalize_text
 from bilingual.filters.steps.pii import PiiParams, scrub
-from bilingual.filters.steps.quality import numbers, script_share
+from bilingual.filters.steps.numbers import numbers
+from bilingual.filters.steps.script import script_share
 
 
 def test_normalize_is_lossless_for_bengali():

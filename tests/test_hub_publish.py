@@ -23,9 +23,9 @@ TOKEN = "hf_test_token"
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
+def release(tmp_path_factory, tiny_model):
     """A run folder ready to publish: dataset with card, model with card (from a report) and onnx/."""
-    built = built_fixture()
+    built = built_fixture(tiny_model)
     root = tmp_path_factory.mktemp("release")
     model = copy_tree(built["model"], root / "model")
     dataset = copy_tree(built["dataset"], root / "dataset")
@@ -128,7 +128,7 @@ def test_publish_matches_dry_run_with_retries(release, dry_tree, tmp_path):
         # publishing the same version again refuses to move the tag
         again = run_publish(server.url, _args(release) + ["--quiet"], tmp_path)
         assert again.returncode == 2
-        assert again.stderr.strip() == ("error: dataset repo org/bilingual already has a tag v1: publish a new "
+        assert again.stderr.strip() == ("bilingual publish: error: dataset repo org/bilingual already has a tag v1: publish a new "
                                         "version instead of moving a released one")
         assert len(ds_repo["commits"]) == 1 and len(model_repo["commits"]) == 2  # refused before committing
 
@@ -151,7 +151,7 @@ def test_token_revoked_midway_leaves_no_release_tag(release, tmp_path):
         proc = run_publish(server.url, _args(release, "v2") + ["--quiet"], tmp_path)
         assert proc.returncode == 2
         line = proc.stderr.strip().splitlines()[-1]
-        assert line.startswith("error: ") and "401" in line and "check HF_TOKEN" in line and "no release tag" in line
+        assert line.startswith("bilingual publish: error: ") and "401" in line and "check HF_TOKEN" in line and "no release tag" in line
         repos = server.state.repos
         assert len(repos[("dataset", "org/bilingual")]["commits"]) == 1
         assert not repos[("model", "org/bilingual-mt")]["commits"]
@@ -166,7 +166,7 @@ def test_persistent_server_error_gives_up_without_tag(release, tmp_path):
         assert proc.returncode == 2
         assert server.state.failed == ["commit"] * hub.COMMIT_ATTEMPTS  # retried, then gave up
         line = proc.stderr.strip().splitlines()[-1]
-        assert line.startswith("error: the Hub returned an error while committing the dataset to org/bilingual")
+        assert line.startswith("bilingual publish: error: the Hub returned an error while committing the dataset to org/bilingual")
         assert "503" in line and line.endswith("no release tag was created")
         assert all(not r["tags"] and not r["commits"] for r in server.state.repos.values())
 
@@ -174,7 +174,7 @@ def test_persistent_server_error_gives_up_without_tag(release, tmp_path):
 def test_no_token_at_all(release, tmp_path):
     proc = run_publish("http://127.0.0.1:9", _args(release), tmp_path, token=None)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: no Hub token: set HF_TOKEN or run `hf auth login` "
+    assert proc.stderr.strip() == ("bilingual publish: error: no Hub token: set HF_TOKEN or run `hf auth login` "
                                    "(or use --dry-run DIR)")
 
 
@@ -183,7 +183,7 @@ def test_preflight_messages(release, tmp_path, capsys):
     def fails(args, *needles):
         assert publish_cmd.main(["--version", "v1", "--dry-run", str(tmp_path / "out")] + args) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+        assert len(err.splitlines()) == 1 and err.startswith("bilingual publish: error: "), err
         for needle in needles:
             assert needle in err, err
         assert not (tmp_path / "out" / "model").exists() and not (tmp_path / "out" / "dataset").exists()
@@ -199,16 +199,19 @@ def test_preflight_messages(release, tmp_path, capsys):
 
     no_onnx = copy_tree(release["model"], tmp_path / "no_onnx")
     shutil.rmtree(no_onnx / "onnx")
-    fails(["--model", str(no_onnx)], "no encoder_model.onnx", "--no-onnx")
-    # ... and without ONNX requested it goes through, with no onnx/ in the tree
-    assert publish_cmd.main(["--model", str(no_onnx), "--no-onnx", "--version", "v1",
-                             "--dry-run", str(tmp_path / "ok"), "--quiet"]) == 0
-    capsys.readouterr()
-    assert not (tmp_path / "ok" / "model" / "onnx").exists()
+    fails(["--model", str(no_onnx), "--onnx"], "no encoder_model.onnx", "bilingual export", "--no-onnx")
+    # ... by default (and with --no-onnx) a model that was never exported goes through, with no onnx/ in the tree
+    for flags in ([], ["--no-onnx"]):
+        shutil.rmtree(tmp_path / "ok", ignore_errors=True)
+        assert publish_cmd.main(["--model", str(no_onnx), "--version", "v1",
+                                 "--dry-run", str(tmp_path / "ok"), "--quiet", *flags]) == 0
+        capsys.readouterr()
+        assert (tmp_path / "ok" / "model" / "config.json").exists()
+        assert not (tmp_path / "ok" / "model" / "onnx").exists()
 
     no_model_card = copy_tree(release["model"], tmp_path / "no_model_card")
     (no_model_card / "README.md").unlink()
-    fails(["--model", str(no_model_card)], "no README.md model card", "scripts/card.py")
+    fails(["--model", str(no_model_card)], "no README.md model card", "bilingual card --model")
 
     bad_yaml = copy_tree(release["dataset"], tmp_path / "bad_yaml")
     (bad_yaml / "README.md").write_text("---\nlanguage: [bn\n---\n# x\n", encoding="utf-8")
@@ -221,7 +224,7 @@ def test_preflight_messages(release, tmp_path, capsys):
                              "--dry-run", str(tmp_path / "warn"), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "does not show loading from other/mt" in err and "--model-repo other/mt" in err
-    fails([], "nothing to publish")
+    fails([], "nothing to publish", "--dataset DIR", "--model DIR")
     assert publish_cmd.main(["--dataset", str(release["dataset"]), "--version", "v1",
                              "--dry-run", str(release["dataset"] / "out")]) == 2
     assert "is inside" in capsys.readouterr().err and not (release["dataset"] / "out").exists()
@@ -301,3 +304,49 @@ def test_ctranslate2_folder_is_published_and_loads_from_the_dry_run(release, tmp
     expected = ctranslate2.Translator(str(model / "ctranslate2")).translate_batch(source, **fixed)
     got = ctranslate2.Translator(str(out / "model" / "ctranslate2")).translate_batch(source, **fixed)
     assert got[0].hypotheses == expected[0].hypotheses and len(got[0].hypotheses[0]) > 0
+
+
+def test_release_tag_defaults_to_the_version(release, tmp_path, capsys):
+    from bilingual import __version__
+
+    assert publish_cmd.main(["--dataset", str(release["dataset"]), "--dry-run", str(tmp_path / "out")]) == 0
+    assert f"publish dry run v{__version__} ->" in capsys.readouterr().out
+
+
+def test_eval_overlap_rejects_are_not_published(release, tmp_path):
+    """Rejects that overlap the test sets stay home; the other rejects are published with their reasons."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dataset = copy_tree(release["dataset"], tmp_path / "dataset")
+    (dataset / "rejects").mkdir()
+    shard = dataset / "rejects" / "rejects-00000.parquet"
+    pq.write_table(pa.table({"bn": ["ক", "খ", "গ"], "en": ["a", "b", "c"],
+                             "reject_step": ["eval_overlap", "dedup", None],
+                             "reject_reason": ["in_eval_set", "exact_duplicate", None]}), shard)
+    before = shard.read_bytes()
+    clean = dataset / "rejects" / "rejects-00001.parquet"
+    pq.write_table(pa.table({"bn": ["ঘ"], "en": ["d"], "reject_step": ["langid"], "reject_reason": ["not_bn"]}), clean)
+    out = tmp_path / "out"
+    hub.publish(dataset, None, version="v1", dry_run_dir=out)
+    published = pq.read_table(out / "dataset" / "rejects" / "rejects-00000.parquet").to_pylist()
+    assert [r["reject_step"] for r in published] == ["dedup", None]
+    assert (out / "dataset" / "rejects" / "rejects-00001.parquet").read_bytes() == clean.read_bytes()
+    assert shard.read_bytes() == before  # the dataset folder itself is not changed
+
+
+def test_published_files_honour_the_umask(release, tmp_path):
+    """Under umask 022 cards and the dry-run tree are readable by others (0644 files, 0755 folders)."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        model = copy_tree(release["model"], tmp_path / "model")
+        card = cards.write_model_card(model, sample_report(model))
+        out = tmp_path / "out"
+        hub.publish(release["dataset"], model, version="v1", dry_run_dir=out)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(card.stat().st_mode) == 0o644
+    for path in [out, *out.rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o755 if path.is_dir() else 0o644), path

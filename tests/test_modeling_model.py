@@ -10,7 +10,7 @@ from _modeling_helpers import (build_marian_opus, build_mbart50, build_mt5, shar
 
 from bilingual.modeling import langtags
 from bilingual.modeling.model import PRESETS, HFTransformerModel
-from bilingual.modeling.training import train
+from bilingual.modeling.train import train
 from bilingual.inference.translator import Translator
 
 
@@ -56,7 +56,7 @@ def test_preset_sizes_grow_and_base_is_marian_base(tokenizer):
 
 
 def test_pretrained_needs_a_local_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+    with pytest.raises(FileNotFoundError, match="neither a local checkpoint folder"):
         HFTransformerModel.from_pretrained(tmp_path / "facebook-mbart-large-50")
 
 
@@ -71,7 +71,7 @@ def test_pretrained_checkpoint_loads_fine_tunes_and_saves(family, tmp_path, pair
     build = {"mbart50": build_mbart50, "mt5": build_mt5, "marian": build_marian_opus}[family]
     ckpt = build(tmp_path / family, tatoeba_pairs(300))
     hf = HFTransformerModel.from_pretrained(ckpt)
-    expected_style = {"mbart50": "mbart", "mt5": "t5", "marian": "tag"}[family]
+    expected_style = {"mbart50": "forced_bos", "mt5": "prefix", "marian": "tag"}[family]
     assert hf.style == expected_style
 
     # Language handling follows langtags: mBART forces the target code, mT5 prefixes, Marian tags.
@@ -88,8 +88,7 @@ def test_pretrained_checkpoint_loads_fine_tunes_and_saves(family, tmp_path, pair
 
     before = {k: v.clone() for k, v in hf.model.state_dict().items()}
     cfg = tiny_config(pairs_dataset, tmp_path / "run", max_steps=4, eval_steps=2, save_steps=2, learning_rate=5e-3)
-    cfg["model"] = {"preset": None, "pretrained": str(ckpt)}
-    cfg["data"].update(max_eval_samples=4)
+    cfg.update(model_name_or_path=str(ckpt), tokenizer_name=None, max_eval_samples=4)
     result = train(cfg)
     assert result["model_type"] == hf.model_type and result["global_step"] == 4
     losses = [h["loss"] for h in result["log_history"] if "loss" in h]

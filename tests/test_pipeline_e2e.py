@@ -129,3 +129,79 @@ def test_rerun_with_other_settings_is_refused(run_dir, tmp_path):
     proc = _rerun(run_dir, "--max-steps", "40", "--recipe", str(recipe))
     assert proc.returncode != 0 and "changed: recipe.eval_num_beams" in proc.stderr
     assert (run_dir / "report.json").read_bytes() == report
+
+
+def _text_files(root: Path):
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in (".md", ".json", ".txt", ".yaml", ".jinja"):
+            yield path, path.read_text(encoding="utf-8")
+
+
+def _assert_public(tree: Path, *local: Path):
+    """Nothing published names a folder of the machine that built it."""
+    for path, text in _text_files(tree):
+        for folder in local:
+            assert str(folder) not in text, f"{path} names {folder}"
+
+
+def _model_index_configs_exist(tree: Path):
+    """Every dataset config the model card's model-index names for the published dataset, the dataset card has."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    model = ModelCard.load(tree / "model" / "README.md").data
+    dataset = DatasetCard.load(tree / "dataset" / "README.md").data
+    configs = {c["config_name"] for c in dataset.configs}
+    named = [(r.dataset_type, r.dataset_config) for r in model.eval_results]
+    assert named
+    for dataset_type, config in named:
+        if dataset_type == model.datasets[0]:
+            assert config in configs, (config, configs)
+
+
+def _no_eval_overlap_published(tree: Path):
+    import pyarrow.parquet as pq
+
+    for shard in (tree / "dataset" / "rejects").glob("*.parquet"):
+        assert "eval_overlap" not in pq.read_table(shard, columns=["reject_step"])["reject_step"].to_pylist()
+
+
+def test_published_tree_is_public_and_consistent(run_dir):
+    tree = run_dir / "publish"
+    _assert_public(tree, run_dir, REPO)
+    _model_index_configs_exist(tree)
+    _no_eval_overlap_published(tree)
+    card = (tree / "model" / "README.md").read_text(encoding="utf-8")
+    body = card.split("\n---\n", 1)[1].lstrip()
+    assert body.startswith("# bilingual-mt: pipeline smoke test, not a translator")  # 40 steps do not translate
+    assert 'subfolder="onnx", use_merged=False' in card
+    report = json.loads((run_dir / "report.json").read_text())
+    overlap = [s for s in report["corpus"]["steps"] if s["step"] == "eval_overlap"]
+    assert overlap, "the default recipe removes the evaluation sets"
+
+
+def test_step_by_step_card_and_publish(run_dir, tmp_path):
+    """build → train → evaluate → card → publish, each as its own command, from what each stage wrote."""
+    import shutil
+
+    train = tmp_path / "train"
+    shutil.copytree(run_dir / "train", train, ignore=shutil.ignore_patterns("README.md"))
+    evaluation = tmp_path / "evaluation.json"
+    shutil.copyfile(run_dir / "evaluation" / "evaluation.json", evaluation)
+
+    def bilingual(*args):
+        proc = subprocess.run([sys.executable, "-m", "bilingual.cli", "--quiet", *map(str, args)],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc
+
+    proc = bilingual("card", "--model", train, "--evaluation", evaluation, "--test-set", "held-out test split")
+    assert "made from" in proc.stdout and "smoke test" in proc.stdout
+    card = (train / "README.md").read_text(encoding="utf-8")
+    scores = json.loads(evaluation.read_text())
+    assert f"{scores['en-bn']['chrf']:.2f}" in card and "held-out test split" in card
+    assert "Not available: the run report has no training section" not in card
+    bilingual("publish", "--dataset", run_dir / "dataset", "--model", train, "--dry-run", tmp_path / "out")
+    tree = tmp_path / "out"
+    assert (tree / "model" / "model.safetensors").exists() and not list((tree / "model").glob("checkpoint-*"))
+    _assert_public(tree, run_dir, tmp_path, REPO)
+    _no_eval_overlap_published(tree)

@@ -154,8 +154,10 @@ def test_scrape_command(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n", encoding="utf-8")
     assert scrape_main(["--sources", str(bad), "--quiet"]) == 2
-    out = capsys.readouterr().out
-    assert str(bad) in out and "Traceback" not in out
+    captured = capsys.readouterr()
+    # a config error is one line on stderr, naming the file; nothing on stdout
+    assert str(bad) in captured.err and "Traceback" not in captured.err and str(bad) not in captured.out
+    assert captured.err.startswith("bilingual scrape: ")
 
     routes = {"/robots.txt": Reply(200, b"User-agent: *\nDisallow: /private\n", {"Content-Type": "text/plain"}),
               "/": html('<p>Start page with links and a little text.</p><a href="/private/x">x</a>'

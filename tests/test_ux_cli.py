@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from _ux_helpers import REPO, tiny_model  # noqa: F401 - fixture
+from conftest import REPO
 
 from bilingual import cli
 
@@ -139,3 +139,51 @@ def test_report_subcommand_writes_html(tmp_path, capsys):
     assert (tmp_path / "report.html").is_file()
     assert cli.main(["report", str(tmp_path / "nope")]) == 1
     assert "no report.json" in capsys.readouterr().err
+
+
+def test_quiet_is_quiet_but_keeps_the_summary(tmp_path, monkeypatch):
+    """`--quiet filter`: no funnel tables, no bars, no library warnings; the one end-of-command summary stays."""
+    monkeypatch.delenv("BILINGUAL_QUIET", raising=False)  # an in-process --quiet of an earlier test sets it
+    tsv = tmp_path / "pairs.tsv"
+    lines = (REPO / "data" / "samples" / "parallel" / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()
+    tsv.write_text("\n".join(lines[:300]) + "\n", encoding="utf-8")
+    args = ["filter", "--recipe", str(REPO / "recipes" / "filters" / "default.yaml"), "--input", str(tsv)]
+    loud = run_cli([*args, "--output-dir", str(tmp_path / "loud")])
+    quiet = run_cli(["--quiet", *args, "--output-dir", str(tmp_path / "quiet")])
+    assert loud.returncode == 0 and quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "filter funnel" in loud.stdout  # the detail table exists ...
+    assert "filter funnel" not in quiet.stdout and "totals" not in quiet.stdout  # ... and --quiet hides it
+    assert "kept" in quiet.stdout and "rejected" in quiet.stdout  # the summary is still there
+    assert "Warning" not in quiet.stderr and "%|" not in quiet.stderr, quiet.stderr[-2000:]
+
+
+@pytest.mark.parametrize("blocked, args, extra", [
+    ("fastapi", ["serve", "--model", "nowhere"], "serve"),
+    ("matplotlib", ["report", "RUN"], "plots"),
+])
+def test_missing_optional_part_names_the_extra(blocked, args, extra, tmp_path):
+    """An optional part that is not installed ends with one line saying which extra installs it."""
+    run = tmp_path / "RUN"
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps({"stages": [], "evaluation": {"en-bn": {"chrf": 1.0}}}))
+    code = (f"import sys; sys.modules[{blocked!r}] = None; from bilingual.cli import main; "
+            f"sys.exit(main({[a.replace('RUN', str(run)) for a in args]!r}))")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    err = proc.stderr.strip()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert err.splitlines()[-1].endswith(f'pip install "bilingual[{extra}]"'), err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_quiet_export_prints_no_library_warnings(tiny_model, tmp_path):
+    """ONNX export is the noisiest stage (TracerWarning, 'Could not find ONNX initializer', ...): with --quiet
+    stderr stays empty and stdout holds the summary."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*", "ctranslate2", "eval", "README.md"))
+    proc = run_cli(["--quiet", "export", str(model)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == "", proc.stderr[-2000:]
+    assert "export of" in proc.stdout and (model / "onnx" / "encoder_model.onnx").is_file()

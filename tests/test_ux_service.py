@@ -219,7 +219,7 @@ def test_no_batching_server_in_process_and_pytorch_fallback(tiny_model, tmp_path
     from bilingual.service import ServiceConfig, create_app, load_translator
 
     plain = tmp_path / "model"
-    shutil.copytree(tiny_model, plain, ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(tiny_model, plain, ignore=shutil.ignore_patterns("onnx*", "ctranslate2"))
     with caplog.at_level("WARNING", logger="bilingual.service"):
         translator = load_translator(plain)
     assert translator.backend == "pytorch"
@@ -266,7 +266,7 @@ def test_ctranslate2_backend_serves_what_the_library_translates(tiny_model, tmp_
     from bilingual.service import ServiceConfig, create_app, load_translator
 
     model = tmp_path / "model"
-    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*"))
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx*", "ctranslate2"))
     with pytest.raises(MissingArtifactError, match="export --ctranslate2"):
         load_translator(model, "ctranslate2")
     # parity is test_export_ctranslate2's subject; here only the serving path is checked

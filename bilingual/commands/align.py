@@ -13,7 +13,7 @@ from bilingual.storage import write_text
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="align", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual align", description=__doc__)
     ap.add_argument("--bn", required=True, help="Bengali sentences, one per line")
     ap.add_argument("--en", required=True, help="English sentences, one per line")
     ap.add_argument("--out", required=True, help="output TSV")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from bilingual import console
+from bilingual.corpus.build import DEFAULT_CHUNK_ROWS
 from bilingual.layout import DEFAULT_FILTER_RECIPE, PARALLEL_SAMPLES, REPO_ROOT
 
 SAMPLES = PARALLEL_SAMPLES
@@ -38,7 +39,7 @@ def snapshot_samples(root: Path, day: Optional[str] = None) -> list[Path]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="build_corpus", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="bilingual build", description=__doc__.splitlines()[0])
     ap.add_argument("--snapshot", action="append", type=Path, default=[],
                     help="raw snapshot folder (repeatable; any folder above snapshots works). Default: bundled samples")
     ap.add_argument("--root", type=Path, default=REPO_ROOT / "data", help="data root for raw/ and processed/ (default data/)")
@@ -51,11 +52,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-eval-sets", action="store_true")
     ap.add_argument("--validation", type=float, default=0.02)
     ap.add_argument("--test", type=float, default=0.02)
+    ap.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
+                    help="pairs filtered at a time (sets the memory; an interrupted build resumes after the last "
+                         f"finished chunk); default {DEFAULT_CHUNK_ROWS}")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
 
-    from bilingual.corpus.build import build_corpus
+    from bilingual.corpus.build import BuildSettingsError, build_corpus
     from bilingual.filters.pipeline import RecipeError
     from bilingual.sources.corpora.readers import CorpusFormatError
     from bilingual.storage import CorruptShardError, processed_dir
@@ -65,9 +69,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         eval_sets = [] if args.no_eval_sets else (args.eval_set or DEFAULT_EVAL_SETS)
         out = args.output_dir or processed_dir(args.root, args.version)
         stats = build_corpus(snapshots, Path(args.recipe), out, num_proc=args.num_proc, eval_sets=eval_sets,
-                             validation=args.validation, test=args.test)
-    except (RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
-        print(f"build_corpus: error: {err}", file=sys.stderr)
+                             validation=args.validation, test=args.test, chunk_rows=args.chunk_rows)
+    except (BuildSettingsError, RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
+        print(f"bilingual build: error: {err}", file=sys.stderr)
         return 2
     console.summary("build_corpus", {"output": stats["dataset_dir"], "in": stats["in"], "kept": stats["kept"],
                                      "rejected": stats["rejected"], "seconds": stats["seconds"]})

@@ -1,4 +1,4 @@
-"""`download_wiki`: fetch a Wikipedia dump run (pages-articles multistream + index + langlinks),
+"""`bilingual download-wiki`: fetch a Wikipedia dump run (pages-articles multistream + index + langlinks),
 resuming with HTTP Range, verifying sha1/md5 from dumpstatus.json, retrying with backoff."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bilingual.sources.wikipedia.download import DEFAULT_BASE, DownloadError, do
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="download_wiki", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual download-wiki", description=__doc__)
     ap.add_argument("--wiki", required=True, help="bnwiki or enwiki")
     ap.add_argument("--date", default="latest", help="YYYYMMDD or latest (newest finished run)")
     ap.add_argument("--output-dir", required=True)
@@ -27,10 +27,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         s = download_dump(args.wiki, args.output_dir, args.date, args.base_url, args.attempts, args.timeout)
     except (DownloadError, requests.RequestException, OSError) as err:
-        print(f"download_wiki: {err}", file=sys.stderr)
+        print(f"bilingual download-wiki: {err}", file=sys.stderr)
         return 1
     summary(f"{s['wiki']} {s['date']} → {s['snapshot']}", s["files"])
     for f in s["files"]:
         if f["status"] != "ok":
-            print(f"download_wiki: {f['reason']}", file=sys.stderr)
+            print(f"bilingual download-wiki: {f['reason']}", file=sys.stderr)
     return 0 if s["ok"] else 1

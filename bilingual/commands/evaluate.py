@@ -10,6 +10,7 @@ from bilingual import console
 from bilingual.evaluation import DIRECTIONS, EvaluationDataError, evaluate_model, load_pairs
 from bilingual.inference.backends import names as backend_names
 from bilingual.inference.errors import MissingArtifactError
+from bilingual.layout import MODEL_EVAL_DIR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pairs = load_pairs(bn=args.bn, en=args.en, tsv=args.tsv, dataset=args.dataset, split=args.split,
                            limit=args.limit)
-        output_dir = args.output_dir or args.model_dir / "eval" / args.backend
+        output_dir = args.output_dir or args.model_dir / MODEL_EVAL_DIR / args.backend
         report = evaluate_model(args.model_dir, pairs, directions=[d.strip() for d in args.directions.split(",") if d.strip()],
                                 backend=args.backend, num_beams=args.num_beams, batch_size=args.batch_size,
                                 max_new_tokens=args.max_new_tokens, output_dir=output_dir)

@@ -11,13 +11,17 @@ from bilingual import console
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="filter", description=__doc__)
+    ap = argparse.ArgumentParser(prog="bilingual filter", description=__doc__)
     ap.add_argument("--recipe", required=True, help="recipes/filters/NAME.yaml")
     ap.add_argument("--input", nargs="+", required=True, type=Path, help="files or folders")
     ap.add_argument("--output-dir", required=True, type=Path)
     ap.add_argument("--num-proc", type=int, default=None, help="default: the recipe's num_proc")
-    ap.add_argument("--chunk-rows", type=int, default=100_000,
-                    help="Parquet input is filtered this many pairs at a time (memory bound); default 100000")
+    ap.add_argument("--chunk-rows", type=int, default=None,
+                    help="pairs held in memory at once (results do not depend on it); default: the recipe's, 100000")
+    ap.add_argument("--executor", choices=["local", "ray"], default=None,
+                    help="local (default: Dataset.map on this machine) or ray (Ray Data; needs the [ray] extra)")
+    ap.add_argument("--ray-address", default=None,
+                    help="address of a running Ray cluster (`ray start --head` prints it); default: a local Ray")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
@@ -27,11 +31,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     from bilingual.storage import CorruptShardError
 
     try:
-        pipeline = Pipeline.from_recipe(args.recipe, num_proc=args.num_proc)  # validated before any reading
+        # the recipe and every flag are validated before any reading
+        pipeline = Pipeline.from_recipe(args.recipe, num_proc=args.num_proc, chunk_rows=args.chunk_rows,
+                                        executor=args.executor, ray_address=args.ray_address)
         for p in args.input:
             if not p.exists():
                 raise FileNotFoundError(f"{p}: no such file or folder")
-        stats = pipeline.run_files(args.input, args.output_dir, chunk_rows=args.chunk_rows)
+        stats = pipeline.run_files(args.input, args.output_dir)
     except (RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
         print(f"filter: error: {err}", file=sys.stderr)
         return 2

@@ -9,23 +9,28 @@ from pathlib import Path
 
 import yaml
 
-from bilingual import console
+from bilingual import __version__, console
+from bilingual.layout import DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, DEFAULT_PUBLISH_RECIPE, ONNX_DIR
 from bilingual.publishing import hub
-from bilingual.layout import DEFAULT_PUBLISH_RECIPE
 
 DEFAULT_CONFIG = DEFAULT_PUBLISH_RECIPE
+DEFAULT_VERSION = f"v{__version__}"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="publish", description=__doc__)
+    p = argparse.ArgumentParser(prog="bilingual publish", description=__doc__)
     p.add_argument("--dataset", type=Path, help="processed dataset folder (Parquet shards + README.md card)")
     p.add_argument("--model", type=Path, help="model folder (weights, config, tokenizer, README.md, onnx/)")
     p.add_argument("--config", type=Path, default=None, help=f"YAML with repo names (default {DEFAULT_CONFIG.name})")
     p.add_argument("--dataset-repo", help="dataset repo id (overrides the config)")
     p.add_argument("--model-repo", help="model repo id (overrides the config)")
-    p.add_argument("--version", help="release tag (default: the dataset folder's name, e.g. data/processed/<version>)")
+    p.add_argument("--version", help=f"release tag (default: the config's 'version', else {DEFAULT_VERSION})")
     p.add_argument("--dry-run", type=Path, metavar="DIR", help="write DIR/dataset and DIR/model instead of uploading")
-    p.add_argument("--no-onnx", action="store_true", help="do not publish the onnx/ subfolder")
+    onnx = p.add_mutually_exclusive_group()
+    onnx.add_argument("--onnx", dest="onnx", action="store_const", const=True, default=None,
+                      help=f"require the {ONNX_DIR}/ export (default: publish it when the model folder has one)")
+    onnx.add_argument("--no-onnx", dest="onnx", action="store_const", const=False,
+                      help=f"do not publish the {ONNX_DIR}/ subfolder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -45,6 +50,8 @@ def load_config(path: Path | None) -> dict:
     unknown = set(data) - {"dataset_repo", "model_repo", "onnx", "private", "version"}
     if unknown:
         raise hub.PublishError(f"config {path}: unknown keys {', '.join(sorted(unknown))}")
+    if data.get("onnx") not in (None, True, False):
+        raise hub.PublishError(f"config {path}: onnx must be true (required), false (never) or null (when exported)")
     return data
 
 
@@ -52,18 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.set_quiet(args.quiet)
     try:
+        if args.dataset is None and args.model is None:
+            raise hub.PublishError("nothing to publish: give --dataset DIR (a built dataset folder, e.g. RUN/dataset), "
+                                   "--model DIR (a model folder with its card, e.g. RUN/model) or both")
         cfg = load_config(args.config)
-        version = args.version or cfg.get("version") or (args.dataset.resolve().name if args.dataset else None)
-        if not version:
-            raise hub.PublishError("no version: pass --version (the release tag)")
+        version = args.version or cfg.get("version") or DEFAULT_VERSION
         result = hub.publish(
             args.dataset, args.model,
-            dataset_repo=args.dataset_repo or cfg.get("dataset_repo") or hub.DEFAULT_DATASET_REPO,
-            model_repo=args.model_repo or cfg.get("model_repo") or hub.DEFAULT_MODEL_REPO,
-            version=version, dry_run_dir=args.dry_run, onnx=not args.no_onnx and cfg.get("onnx", True) is not False,
+            dataset_repo=args.dataset_repo or cfg.get("dataset_repo") or DEFAULT_DATASET_REPO,
+            model_repo=args.model_repo or cfg.get("model_repo") or DEFAULT_MODEL_REPO,
+            version=version, dry_run_dir=args.dry_run, onnx=args.onnx if args.onnx is not None else cfg.get("onnx"),
             private=cfg.get("private"), progress=console.progress)
     except hub.PublishError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"bilingual publish: error: {err}", file=sys.stderr)
         return 2
     for warning in result.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 from bilingual import console
+from bilingual.layout import DATASET_DIR, MODEL_DIR, REPORT_HTML
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_pipeline", description=(
+    p = argparse.ArgumentParser(prog="bilingual run", description=(
         "Run every stage — sources, corpus + filters, tokenizer, training, evaluation, ONNX export, cards, "
         "publish (dry run) and the HTML report — into one run folder. Rerunning into the same folder with the "
         "same settings skips finished stages; other settings are refused."))
@@ -54,7 +55,7 @@ def print_summary(report: dict) -> None:
         if isinstance(res, dict) and "identical" in res:
             rows[f"{name} parity (identical)"] = f"{res['identical']:.1%}"
     run_dir = Path(report["run_dir"])
-    rows["dataset"] = str(run_dir / "dataset")
-    rows["model"] = str(run_dir / "model")
-    rows["report"] = str(run_dir / "report.html")
+    rows["dataset"] = str(run_dir / DATASET_DIR)
+    rows["model"] = str(run_dir / MODEL_DIR)
+    rows["report"] = str(run_dir / REPORT_HTML)
     console.summary("Run summary", rows)

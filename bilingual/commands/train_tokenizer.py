@@ -11,13 +11,15 @@ import time
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train-tokenizer", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bilingual train-tokenizer", description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset_dir", help="processed dataset (DIR/dataset/ or DIR); its train split is used")
+    src.add_argument("--dataset-dir", "--dataset_dir", dest="dataset_dir", help="processed dataset (DIR/dataset/ or DIR); its train split is used")
     src.add_argument("--files", nargs="+", help="Parquet files with bn/en columns")
-    p.add_argument("--split", default="train", help="split to read from --dataset_dir (default: train)")
-    p.add_argument("--output_dir", required=True)
-    p.add_argument("--vocab_size", type=int, default=8000)
+    p.add_argument("--split", default="train", help="split to read from --dataset-dir (default: train)")
+    p.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True,
+                   help="where the tokenizer is saved (save_pretrained)")
+    p.add_argument("--vocab-size", "--vocab_size", dest="vocab_size", type=int, default=8000,
+                   help="vocabulary size (default: 8000)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 

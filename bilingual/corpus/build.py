@@ -1,42 +1,57 @@
-"""`build_corpus`: raw snapshots → builder → filter Pipeline → published Parquet + card + stats.
+"""`build_corpus`: raw snapshots → filter recipe (streamed in chunks) → splits → published Parquet + card + stats.
 
 Output (loadable with `datasets.load_dataset(str(output_dir))`, no remote code):
 
-    output_dir/data/{train,validation,test}-00000-of-00001.parquet   kept pairs (zstd)
-    output_dir/documents/{bn,en}/train-*.parquet                   monolingual documents, if any
-    output_dir/rejects/rejects-*.parquet                           dropped rows: fields + step + reason + scores
-    output_dir/artifacts/charlm-{bn,en}.npz                        the perplexity LMs (if the recipe has one)
-    output_dir/stats.json                                          funnel + totals + splits (COMMON.md "corpus")
-    output_dir/README.md                                           dataset card with YAML `configs:`
+    output_dir/data/{train,validation,test}-00000-of-0000N.parquet   kept pairs (zstd)
+    output_dir/documents/{bn,en}/train-*.parquet                    monolingual documents, if any
+    output_dir/rejects/rejects-*.parquet                            dropped rows: fields + step + reason + scores
+    output_dir/artifacts/charlm-{bn,en}.npz                         the perplexity LMs (if the recipe has one)
+    output_dir/stats.json                                           funnel + totals + splits
+    output_dir/README.md                                            dataset card with YAML `configs:`
 
-Files are written atomically; the work folder is removed at the end, so a rerun redoes the build.
+How it stays flat and safe:
+- Pairs stream from the snapshot shards `chunk_rows` at a time through the recipe (global step state is
+  carried from chunk to chunk); each chunk's kept/rejected rows go to Parquet in a work folder.
+- Splits are decided once, after filtering, from three 64-bit hashes per kept row (`corpus.splits`).
+- Everything is written into `.build-<name>-<fingerprint>/` beside the output folder; the finished
+  folder replaces the old one by rename, so a killed build never touches the previous dataset.
+- A rerun with the same inputs, recipe and settings resumes after the last finished chunk (the step
+  state is checkpointed with each chunk); work folders of other (stale) runs are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bilingual import console
-from bilingual.corpus.dataset import assign_splits_dataset
-from bilingual.storage import CorruptShardError, write_json
-from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats, write_shards
+from bilingual.corpus.splits import SPLITS, assign_splits_files
+from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, write_json
+from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
 
-SPLITS = ("train", "validation", "test")
-PUBLISHED_DROP = ("split",)
+BUILD_FORMAT = 2  # bump when the work-folder layout changes: old work folders are then stale
+DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
+DEFAULT_SHARD_ROWS = 100_000
+
+
+class BuildSettingsError(ValueError):
+    """A build parameter out of range; the message names it and the allowed range."""
 
 
 def check_shards(files) -> None:
     """Open every Parquet footer up front: a corrupt shard fails the build with its name."""
-    import pyarrow as pa
-
     for f in files:
         try:
             pq.ParquetFile(f).metadata
@@ -49,7 +64,9 @@ def _with_eval_sets(recipe, eval_sets) -> dict:
     import yaml
 
     data = recipe if isinstance(recipe, dict) else yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
-    data = dict(data, steps=[dict(s) for s in data.get("steps", [])])
+    if not isinstance(data, dict):
+        return data  # load_recipe names the problem
+    data = dict(data, steps=[dict(s) for s in data.get("steps", []) or [] if isinstance(s, dict)])
     if eval_sets:
         steps = [s for s in data["steps"] if s.get("step") == "eval_overlap"]
         if not steps:
@@ -60,18 +77,247 @@ def _with_eval_sets(recipe, eval_sets) -> dict:
     return data
 
 
+def check_settings(validation: float, test: float, chunk_rows: int, shard_rows: int) -> None:
+    for name, value in (("validation", validation), ("test", test)):
+        if not 0.0 <= value < 1.0:
+            raise BuildSettingsError(f"--{name} {value}: a share of the pairs, in [0, 1)")
+    if validation + test >= 1.0:
+        raise BuildSettingsError(f"--validation {validation} + --test {test} leave nothing for train; keep the sum under 1")
+    for name, value in (("chunk-rows", chunk_rows), ("shard-rows", shard_rows)):
+        if not isinstance(value, int) or value < 1:
+            raise BuildSettingsError(f"--{name} {value}: a positive number of rows")
+
+
+def _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows) -> str:
+    """What decides the result: input files (path, size, mtime), the recipe with its eval sets, settings."""
+    def stat(p):
+        p = Path(p)
+        st = p.stat() if p.exists() else None
+        return [str(p.resolve()), st.st_size if st else None, st.st_mtime_ns if st else None]
+
+    evals = [stat(x) for s in recipe_data.get("steps", []) for e in s.get("eval_sets", []) or []
+             for x in str(e).split(",")]
+    blob = json.dumps({"format": BUILD_FORMAT, "pairs": [stat(p) for p in pair_files], "docs": [stat(p) for p in doc_files],
+                       "recipe": recipe_data, "evals": evals, "validation": validation, "test": test,
+                       "chunk_rows": chunk_rows, "shard_rows": shard_rows}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _check_replaceable(output_dir: Path) -> None:
+    """The finished build replaces the output folder whole: refuse a folder that holds anything but an
+    earlier build (its stats.json), so pointing --output-dir at e.g. data/ can never delete data."""
+    if output_dir.exists() and (not output_dir.is_dir() or (any(output_dir.iterdir())
+                                                           and not (output_dir / "stats.json").is_file())):
+        raise BuildSettingsError(f"{output_dir}: exists and is not a dataset written by `bilingual build` (no "
+                                 "stats.json); give a new or empty folder, or remove it first")
+
+
+def _snapshot_errors(files) -> list[str]:
+    """Snapshots whose manifest records a failed input hold partial data: said on stderr and kept in
+    stats.json (the build goes on with what they hold)."""
+    import sys
+
+    from bilingual.sources.corpora.readers import SnapshotError, check_snapshot
+
+    errors = []
+    for folder in sorted({Path(f).parent for f in files}):
+        try:
+            check_snapshot(folder)
+        except SnapshotError as err:
+            errors.append(str(err))
+            print(f"bilingual build: warning: {err}", file=sys.stderr)
+    return errors
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """One build per output folder at a time (a second one fails at once with the lock's name)."""
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildSettingsError(f"{path}: another build of this output folder is running; wait for it") from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _recover_and_clean(output_dir: Path, keep: Path) -> list[str]:
+    """Undo a swap cut short (old folder renamed away, new one not yet in place) and remove the work
+    folders of killed runs. Returns what was removed, for the summary."""
+    parent, name = output_dir.parent, output_dir.name
+    removed = []
+    for old in sorted(parent.glob(f".old-{name}-*")):
+        if not output_dir.exists():
+            os.rename(old, output_dir)  # the previous dataset comes back whole
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+    stale = [p for p in parent.glob(f".build-{name}-*") if p.is_dir() and p != keep]
+    stale += [p for p in output_dir.glob(".build-*") if p.is_dir()] if output_dir.is_dir() else []  # older layout
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p.name)
+    return removed
+
+
+# ------------------------------------------------------------------------------------------------ stage 1: filter
+
+def _source_counts(files) -> dict:
+    """Pairs per source (and each source's licence) over Parquet files, read a column at a time."""
+    n, lic = Counter(), {}
+    for f in files:
+        table = pq.read_table(f, columns=["source", "license"])
+        for s, l in zip(table.column("source").to_pylist(), table.column("license").to_pylist()):
+            n[s] += 1
+            lic.setdefault(s, l)
+    return {"n": dict(n), "license": lic}
+
+
+class _FilterStage:
+    """The snapshot pair shards → the filter executor (`Pipeline.run_files`, which streams them `chunk_rows`
+    at a time and decides global steps over the whole input) → work/filter/{kept-*,rejects/*,stats.json}.
+
+    The executor writes its folder atomically, so a finished filter stage is one that has stats.json;
+    a killed one is redone on the next run (later stages resume from their own files)."""
+
+    def __init__(self, work: Path, pipeline: Pipeline, chunk_rows: int):
+        self.dir = work / "filter"
+        self.pipeline, self.chunk_rows = pipeline, chunk_rows
+
+    def run(self, pair_files, quiet: bool) -> tuple[dict, bool]:
+        resumed = (self.dir / "stats.json").exists()
+        if not resumed:
+            self.pipeline.run_files(pair_files, self.dir, quiet=True, chunk_rows=self.chunk_rows)
+        return json.loads((self.dir / "stats.json").read_text(encoding="utf-8")), resumed
+
+    def kept_files(self) -> list[Path]:
+        return sorted(self.dir.glob("kept-*.parquet"))
+
+    def reject_files(self) -> list[Path]:
+        return sorted((self.dir / "rejects").glob("rejects-*.parquet"))
+
+
+# ------------------------------------------------------------------------------------------------ stage 2-3: write
+
+class _ShardedWriter:
+    """Rows into `<prefix>-0000k-of-0000N.parquet` (N known up front), `shard_rows` per file, each atomic."""
+
+    def __init__(self, folder: Path, prefix: str, total: int, shard_rows: int, schema: pa.Schema):
+        self.folder, self.prefix, self.shard_rows, self.schema = folder, prefix, shard_rows, schema
+        self.n_shards = max(1, -(-total // shard_rows))
+        self.shard, self.rows, self._ctx, self._writer = 0, 0, None, None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _open(self):
+        path = self.folder / f"{self.prefix}-{self.shard:05d}-of-{self.n_shards:05d}.parquet"
+        self._ctx = atomic_path(path)
+        self._writer = pq.ParquetWriter(self._ctx.__enter__(), self.schema, **PARQUET_OPTS)
+
+    def _close(self):
+        self._writer.close()
+        self._ctx.__exit__(None, None, None)
+        self._writer = None
+        self.shard += 1
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        while table.num_rows:
+            if self._writer is None:
+                self._open()
+            take = min(self.shard_rows - self.rows, table.num_rows)
+            self._writer.write_table(table.slice(0, take).cast(self.schema))
+            self.rows += take
+            table = table.slice(take)
+            if self.rows == self.shard_rows and self.shard + 1 < self.n_shards:
+                self._close()
+
+    def close(self) -> None:
+        if self._writer is None and self.shard == 0:
+            self._open()  # an empty split still gets its (empty) file
+        if self._writer is not None:
+            self._close()
+
+
+def _batches(files, batch_rows: int = 10_000) -> Iterator[pa.Table]:
+    for f in files:
+        for b in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+            yield pa.Table.from_batches([b])
+
+
+def _write_splits(kept_files, codes: np.ndarray, folder: Path, shard_rows: int) -> dict:
+    schema = pq.read_schema(kept_files[0])
+    counts = {s: int((codes == i).sum()) for i, s in enumerate(SPLITS)}
+    writers = {s: _ShardedWriter(folder, s, counts[s], shard_rows, schema) for s in SPLITS}
+    offset = 0
+    for table in _batches(kept_files):
+        c = codes[offset:offset + table.num_rows]
+        offset += table.num_rows
+        for i, s in enumerate(SPLITS):
+            part = table.filter(pa.array(c == i))
+            if part.num_rows:
+                writers[s].write(part)
+    for w in writers.values():
+        w.close()
+    if offset != len(codes):
+        raise RuntimeError(f"split labels cover {len(codes)} rows but the kept files hold {offset}")
+    return counts
+
+
+def _write_all(files, folder: Path, prefix: str, total: int, shard_rows: int, schema: Optional[pa.Schema] = None) -> int:
+    tables = _batches(files) if schema is None else files
+    n = 0
+    writer = None
+    for table in tables:
+        if writer is None:
+            writer = _ShardedWriter(folder, prefix, total, shard_rows, schema or table.schema)
+        writer.write(table)
+        n += table.num_rows
+    if writer is None and files and schema is None:
+        writer = _ShardedWriter(folder, prefix, 0, shard_rows, pq.read_schema(files[0]))
+    if writer is not None:
+        writer.close()
+    return n
+
+
+def _write_documents(doc_files, folder: Path, shard_rows: int) -> dict:
+    import pyarrow.compute as pc
+
+    from dataset_builder.bilingual import DOC_SCHEMA, document_tables
+
+    out = {}
+    for lang in ("bn", "en"):
+        total = sum(pc.sum(pc.equal(pq.read_table(f, columns=["lang"]).column("lang"), lang)).as_py() or 0
+                    for f in doc_files)
+        if total:
+            out[lang] = _write_all(document_tables(doc_files, lang), folder / lang, "train", total, shard_rows,
+                                   schema=DOC_SCHEMA)
+    return out
+
+
+def _sources(pair_files, kept_files) -> list[dict]:
+    """Per source: its licence, pairs in and pairs kept."""
+    n_in, n_kept = _source_counts(pair_files), _source_counts(kept_files)
+    return [{"source": s, "license": n_in["license"].get(s), "in": n, "kept": n_kept["n"].get(s, 0)}
+            for s, n in sorted(n_in["n"].items())]
+
+
+# ------------------------------------------------------------------------------------------------ the build
+
 def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Path, num_proc: int = 1,
                  eval_sets: Optional[list[Path]] = None, validation: float = 0.02, test: float = 0.02,
-                 quiet: bool = False) -> dict:
+                 quiet: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 shard_rows: int = DEFAULT_SHARD_ROWS) -> dict:
     """Build the processed dataset from raw snapshot folders; return stats (also in stats.json)."""
-    from datasets import concatenate_datasets
-
-    from dataset_builder import Bilingual
     from dataset_builder.bilingual import snapshot_files
 
     t_start = time.perf_counter()
     output_dir = Path(output_dir)
     snapshot_dirs = [Path(d) for d in snapshot_dirs]
+    check_settings(validation, test, chunk_rows, shard_rows)
     for d in snapshot_dirs:
         if not d.exists():
             raise FileNotFoundError(f"{d}: snapshot folder does not exist")
@@ -81,76 +327,76 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
     pair_files = snapshot_files(snapshot_dirs, "pairs-*.parquet")
     doc_files = snapshot_files(snapshot_dirs, "documents-*.parquet")
     if not pair_files:
-        raise FileNotFoundError(f"no pairs-*.parquet under {', '.join(map(str, snapshot_dirs))}")
+        raise FileNotFoundError(f"no pairs-*.parquet under {', '.join(map(str, snapshot_dirs))}; "
+                                "give raw snapshot folders (bilingual build --snapshot DIR)")
     check_shards(pair_files + doc_files)
+    snapshot_errors = _snapshot_errors(pair_files + doc_files)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=output_dir))
-    try:
-        builder = Bilingual(config_name="pairs", snapshot_dirs=tuple(map(str, snapshot_dirs)),
-                            validation=validation, test=test, cache_dir=str(work / "builder"))
-        builder.download_and_prepare()
-        dd = builder.as_dataset()
-        parts = [dd[s].add_column("split", [s] * len(dd[s])) for s in SPLITS if s in dd]
-        allpairs = concatenate_datasets(parts).flatten_indices(cache_file_name=str(work / "all.arrow"))
-        pipeline = Pipeline.from_recipe(recipe_data, num_proc=num_proc, artifacts_dir=output_dir / "artifacts")
-        result = pipeline.run(allpairs)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    fp = _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows)
+    work = output_dir.parent / f".build-{output_dir.name}-{fp}"
+    with _locked(output_dir.parent / f".{output_dir.name}.build.lock"):
+        cleaned = _recover_and_clean(output_dir, keep=work)
+        _check_replaceable(output_dir)
+        stage = work / "out"
+        if not (work / "out.done").exists():
+            stats = _build_into(stage, work, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
+                                validation, test, chunk_rows, shard_rows, eval_sets, quiet)
+            stats["seconds"] = round(time.perf_counter() - t_start, 3)
+            stats["snapshot_errors"] = snapshot_errors
+            stats["cleaned"] = cleaned
+            write_json(stage / "stats.json", stats)
+            from bilingual.publishing.dataset_card import write_dataset_card
 
-        # The split is decided on the FINAL text (after normalization and dedup), so two raw
-        # variants that normalize to one sentence can never straddle train and validation/test.
-        splits = {}
-        kept = result.kept
-        split_col = assign_splits_dataset(kept, validation, test)
-        for s in SPLITS:
-            idx = np.flatnonzero(split_col == s)
-            part = kept.select(idx).remove_columns(list(PUBLISHED_DROP))
-            write_shards(part, output_dir / "data", s)
-            splits[s] = int(len(idx))
-        write_shards(result.rejects, output_dir / "rejects", "rejects")
-
-        documents = {}
-        for lang in ("bn", "en"):
-            if not doc_files:
-                break
-            b = Bilingual(config_name=f"documents_{lang}", snapshot_dirs=tuple(map(str, snapshot_dirs)),
-                          cache_dir=str(work / f"docs_{lang}"))
-            b.download_and_prepare()
-            docs = b.as_dataset(split="train")
-            if len(docs):
-                write_shards(docs, output_dir / "documents" / lang, "train")
-                documents[lang] = len(docs)
-
-        sources = _sources(allpairs, result.kept)
-        stats = dict(result.stats)
-        stats.update({
-            "recipe_path": recipe_name, "splits": splits, "dataset_dir": str(output_dir), "documents": documents,
-            "sources": sources, "num_proc": num_proc, "seconds": round(time.perf_counter() - t_start, 3),
-            "eval_sets": [str(p) for p in eval_sets or []],
-            "artifacts": sorted(str(p) for p in (output_dir / "artifacts").glob("*")) if (output_dir / "artifacts").exists() else [],
-        })
-        if stats["in"] != stats["kept"] + stats["rejected"] or sum(splits.values()) != stats["kept"]:
-            raise RuntimeError(f"accounting failed: {stats['in']} in, {stats['kept']} kept, {stats['rejected']} rejected")
-        write_json(output_dir / "stats.json", stats)
-        from bilingual.publishing.dataset_card import write_dataset_card
-
-        write_dataset_card(output_dir, stats)
-    finally:
+            write_dataset_card(stage, stats)
+            (work / "out.done").write_text(fp + "\n")
+        stats = json.loads((stage / "stats.json").read_text(encoding="utf-8"))
+        # the swap: the old dataset stays whole until the new one is complete
+        old = output_dir.parent / f".old-{output_dir.name}-{fp}"
+        if output_dir.exists():
+            os.rename(output_dir, old)
+        os.rename(stage, output_dir)
+        shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     if not quiet:
         print_stats(stats, title=f"corpus funnel ({stats['recipe']})")
-        console.summary("splits", dict(splits, rejected=stats["rejected"]))
+        console.summary("splits", dict(stats["splits"], rejected=stats["rejected"]))
     return stats
 
 
-def _sources(allpairs, kept) -> list[dict]:
-    """Per source: licence, rows in, rows kept (for the card and the run report)."""
-    def count(ds):
-        n, lic = Counter(), {}
-        for batch in ds.select_columns(["source", "license"]).iter(batch_size=10_000):
-            n.update(batch["source"])
-            lic.update(zip(batch["source"], batch["license"]))
-        return n, lic
+def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
+                validation, test, chunk_rows, shard_rows, eval_sets, quiet) -> dict:
+    """Stages 1–3 into the staging folder; returns the stats (without the card)."""
+    pipeline = Pipeline.from_recipe(recipe_data, num_proc=num_proc, artifacts_dir=stage / "artifacts")
+    filt = _FilterStage(work, pipeline, chunk_rows)
+    stats, resumed = filt.run(pair_files, quiet)
+    if resumed and not quiet:
+        console.summary("build: resumed", {"filter stage": "already finished"})
+    for key in ("output_dir", "unreadable"):
+        stats.pop(key, None)
+    kept_files = filt.kept_files()
 
-    n_in, lic = count(allpairs)
-    n_kept, _ = count(kept)
-    return [{"source": s, "license": lic.get(s), "in": n_in[s], "kept": n_kept.get(s, 0)} for s in sorted(n_in)]
+    codes_path = work / "splits.npy"
+    if not codes_path.exists():
+        codes = assign_splits_files(kept_files, validation, test, work_dir=work)
+        with atomic_path(codes_path) as tmp, open(tmp, "wb") as f:
+            np.save(f, codes)
+    codes = np.load(codes_path)
+
+    for sub in ("data", "rejects", "documents"):
+        shutil.rmtree(stage / sub, ignore_errors=True)
+    splits = _write_splits(kept_files, codes, stage / "data", shard_rows)
+    n_rej = _write_all(filt.reject_files(), stage / "rejects", "rejects", stats["rejected"], shard_rows)
+    documents = _write_documents(doc_files, stage / "documents", shard_rows) if doc_files else {}
+
+    artifacts = stage / "artifacts"
+    stats.update({
+        "recipe_path": recipe_name, "splits": splits, "dataset_dir": str(output_dir), "documents": documents,
+        "sources": _sources(pair_files, kept_files), "num_proc": num_proc, "chunk_rows": chunk_rows,
+        "resumed_filter": resumed, "eval_sets": [str(p) for p in eval_sets or []],
+        "artifacts": sorted(str(output_dir / "artifacts" / p.name) for p in artifacts.glob("*")) if artifacts.exists() else [],
+    })
+    if stats["in"] != stats["kept"] + stats["rejected"] or sum(splits.values()) != stats["kept"] or n_rej != stats["rejected"]:
+        raise RuntimeError(f"accounting failed: {stats['in']} in, {stats['kept']} kept ({sum(splits.values())} in "
+                           f"splits), {stats['rejected']} rejected ({n_rej} written)")
+    return stats

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from bilingual.schema import normalize_key, pair_id, sha256_text
+from bilingual.corpus.splits import assign_splits, assign_splits_dataset, split_of  # noqa: F401 (re-exported)
+from bilingual.schema import pair_id, sha256_text
 from bilingual.storage import CorruptShardError
 
 PAIR_COLUMNS = ("id", "bn", "en", "source", "provenance", "score", "license")
@@ -66,8 +67,30 @@ def to_row(record: Any, source: str = "legacy", license: str = "unknown") -> dic
             "license": str(r.get("license") or license)}
 
 
-def _records(path: Path) -> Iterator[dict]:
-    """Raw records of one file, by extension. Aligned text is given as 'x.bn' (with 'x.en' beside it)."""
+CORPUS_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".tsv", ".tmx", ".bn", ".en")
+
+
+def check_corpus_file(path: Path) -> None:
+    """File-level checks before any reading: known format, not empty, not binary, and a TSV's first row
+    has two columns. Raises CorpusFormatError naming the file and what to do."""
+    from bilingual.sources.corpora import readers as corpora
+
+    name = path.name.lower()
+    if not name.endswith(CORPUS_SUFFIXES):
+        raise corpora.CorpusFormatError(
+            f"{path}: unknown corpus format {path.suffix or '(no extension)'!r}; give .parquet, .jsonl, .json, .tsv, "
+            ".tmx, an x.bn/x.en pair, or 'BN_FILE,EN_FILE' for two line-aligned text files")
+    if name.endswith(".parquet"):
+        _check_parquet(path)
+        return
+    corpora.check_text_file(path, "corpus file")
+    if name.endswith(".tsv"):
+        next(corpora.read_tsv(path), None)  # the first row's shape and encoding
+
+
+def _records(path: Path) -> Iterator:
+    """Raw records of one file, by extension (an unreadable one as a CorpusFormatError value).
+    Aligned text is given as 'x.bn' (with 'x.en' beside it)."""
     from bilingual.sources.corpora import readers as corpora
 
     name = path.name.lower()
@@ -76,16 +99,10 @@ def _records(path: Path) -> Iterator[dict]:
 
         yield from iter_rows([path])
     elif name.endswith((".jsonl", ".ndjson")):
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as err:
-                        yield {"__error__": f"line {lineno}: invalid JSON ({err.msg})"}
+        for _, rec in corpora.read_jsonl(path):
+            yield rec
     elif name.endswith(".json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        yield from (data if isinstance(data, list) else data.get("data", [data]))
+        yield from corpora.read_json(path)
     elif name.endswith(".tsv"):
         yield from corpora.read_tsv(path, source=path.stem, license="unknown")
     elif name.endswith(".tmx"):
@@ -94,13 +111,16 @@ def _records(path: Path) -> Iterator[dict]:
         stem = path.with_suffix("")
         yield from corpora.read_aligned(Path(f"{stem}.bn"), Path(f"{stem}.en"), source=stem.name, license="unknown")
     else:
-        raise UnreadableRecord(f"{path}: unknown file type (expected .parquet .jsonl .json .tsv .tmx or .bn/.en)")
+        check_corpus_file(path)  # raises: unknown format
 
 
-def read_any(path, source: Optional[str] = None, errors: Optional[list] = None) -> Iterator[dict]:
+def read_any(path, source: Optional[str] = None, errors: Optional[list] = None,
+             kind: Optional[str] = None) -> Iterator[dict]:
     """Normalized rows of a file; unreadable records are appended to `errors` (or raise).
 
-    `"BN_FILE,EN_FILE"` names two line-aligned files with any names (e.g. NTREX's .ben.txt/.eng.txt)."""
+    `kind` "pairs" or "documents" keeps only that shape: a record of the other shape is not dropped
+    silently but reported in `errors` ("a document, not a pair"). `"BN_FILE,EN_FILE"` names two
+    line-aligned files with any names (e.g. NTREX's .ben.txt/.eng.txt)."""
     if isinstance(path, str) and "," in path:
         from bilingual.sources.corpora.readers import read_aligned
 
@@ -110,9 +130,13 @@ def read_any(path, source: Optional[str] = None, errors: Optional[list] = None) 
     path = Path(path)
     for i, rec in enumerate(_records(path), 1):
         try:
-            if isinstance(rec, dict) and "__error__" in rec:
-                raise UnreadableRecord(rec["__error__"])
-            yield to_row(rec, source=source or path.stem)
+            if isinstance(rec, Exception):
+                raise UnreadableRecord(str(rec).replace(f"{path}: ", "", 1))
+            row = to_row(rec, source=source or path.stem)
+            if kind is not None and ("text" in row) != (kind == "documents"):
+                raise UnreadableRecord("a monolingual document (text, lang), not a pair; `bilingual migrate` keeps "
+                                       "documents" if kind == "pairs" else "a pair, not a monolingual document")
+            yield row
         except UnreadableRecord as err:
             if errors is None:
                 raise UnreadableRecord(f"{path}: record {i}: {err}") from None
@@ -172,23 +196,38 @@ class BilingualDataset:
         if fast is not None:  # our own Parquet shards: Arrow → Arrow, no Python rows
             return cls(fast(cache_dir), errors)
 
+        kind = "documents" if monolingual else "pairs"
+
         def gen():
             for f in files:
                 try:
-                    for row in read_any(f, source=source, errors=errors):
-                        if ("text" in row) == monolingual:
-                            yield row
+                    check_corpus_file(f)
+                    yield from read_any(f, source=source, errors=errors, kind=kind)
                 except (UnreadableRecord, ValueError, OSError) as err:
                     if isinstance(err, CorruptShardError):
                         raise
-                    errors.append({"file": str(f), "record": None, "error": str(err)})
+                    errors.append({"file": str(f), "record": None, "error": str(err).replace(f"{f}: ", "", 1)})
 
         cols = DOC_COLUMNS if monolingual else PAIR_COLUMNS
         feats = Features({c: Value("float64" if c == "score" else "string") for c in cols})
-        ds = Dataset.from_generator(gen, features=feats, cache_dir=str(cache_dir) if cache_dir else None,
-                                    keep_in_memory=False, gen_kwargs=None)
-        if len(ds) == 0 and not files:
+        if not files:
             raise FileNotFoundError(f"no input files in {paths}")
+        try:
+            ds = Dataset.from_generator(gen, features=feats, cache_dir=str(cache_dir) if cache_dir else None,
+                                        keep_in_memory=False, gen_kwargs=None)
+        except Exception as err:  # datasets wraps the generator's errors, and refuses an empty result
+            cause = err.__cause__ or err.__context__
+            if isinstance(cause, CorruptShardError) or isinstance(err, CorruptShardError):
+                raise (cause if isinstance(cause, CorruptShardError) else err) from None
+            if "corresponds to no data" not in str(err):
+                raise
+            ds = Dataset.from_dict({c: [] for c in cols}, features=feats)
+        failed = [e for e in errors if e["record"] is None]
+        if {e["file"] for e in failed} >= {str(f) for f in files}:  # not one file could be read at all
+            from bilingual.sources.corpora.readers import CorpusFormatError
+
+            more = f" (and {len(failed) - 1} more unreadable file(s))" if len(failed) > 1 else ""
+            raise CorpusFormatError(f"{failed[0]['file']}: {failed[0]['error']}{more}")
         return cls(ds, errors)
 
     @classmethod
@@ -269,77 +308,6 @@ def _check_parquet(path: Path) -> None:
         pq.ParquetFile(path).metadata
     except (pa.ArrowInvalid, OSError) as err:
         raise CorruptShardError(f"{path}: not a readable Parquet file ({err}); delete or re-create it") from err
-
-
-def _key_hash(text: str) -> int:
-    import xxhash
-
-    return xxhash.xxh64_intdigest(text.encode("utf-8"))
-
-
-def assign_splits(bn, en, validation: float = 0.02, test: float = 0.02) -> list[str]:
-    """Deterministic train/validation/test for pairs, with no normalized side in two splits.
-
-    Pairs that share a normalized bn or en side are linked; each connected group goes to ONE split,
-    chosen by the stable hash of its smallest normalized-pair key (so adding unrelated pairs never
-    moves a group). Vectorized label propagation over the side→pair graph (numpy)."""
-    import numpy as np
-
-    kb = [normalize_key(t) for t in bn]
-    ke = [normalize_key(t) for t in en]
-    n = len(kb)
-    pair_h = np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=n)
-    hb = np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=n)
-    he = np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=n)
-    return _splits_from_hashes(pair_h, hb, he, validation, test).tolist()
-
-
-def assign_splits_dataset(ds, validation: float = 0.02, test: float = 0.02, batch_size: int = 10_000):
-    """`assign_splits` over a datasets.Dataset read batch by batch: memory is three 64-bit
-    hashes per row, not the texts. Returns a numpy array of split names."""
-    import numpy as np
-
-    ph, hb, he = [], [], []
-    for batch in ds.select_columns(["bn", "en"]).iter(batch_size=batch_size):
-        kb = [normalize_key(t) for t in batch["bn"]]
-        ke = [normalize_key(t) for t in batch["en"]]
-        ph.append(np.fromiter((_key_hash(b + "\t" + e) for b, e in zip(kb, ke)), dtype=np.uint64, count=len(kb)))
-        hb.append(np.fromiter((_key_hash(b) for b in kb), dtype=np.uint64, count=len(kb)))
-        he.append(np.fromiter((_key_hash(e) for e in ke), dtype=np.uint64, count=len(kb)))
-    if not ph:
-        return np.array([], dtype=object)
-    return _splits_from_hashes(np.concatenate(ph), np.concatenate(hb), np.concatenate(he), validation, test)
-
-
-def _splits_from_hashes(pair_h, hb, he, validation: float, test: float):
-    import numpy as np
-
-    if len(pair_h) == 0:
-        return np.array([], dtype=object)
-    _, nb = np.unique(hb, return_inverse=True)
-    _, ne = np.unique(he, return_inverse=True)
-    # nodes: bn sides then en sides; each pair is an edge; propagate the minimum label to a fixed point
-    ne = ne + nb.max() + 1
-    label = np.arange(ne.max() + 1)
-    while True:
-        m = np.minimum(label[nb], label[ne])
-        new = label.copy()
-        np.minimum.at(new, nb, m)
-        np.minimum.at(new, ne, m)
-        new = new[new]  # pointer jumping speeds up long chains
-        if np.array_equal(new, label):
-            break
-        label = new
-    comp = label[nb]
-    rep = np.full(label.shape[0], np.iinfo(np.uint64).max, dtype=np.uint64)
-    np.minimum.at(rep, comp, pair_h)
-    u = rep[comp].astype(np.float64) / 2.0 ** 64
-    return np.where(u < test, "test", np.where(u < test + validation, "validation", "train"))
-
-
-def split_of(bn: str, en: str, validation: float = 0.02, test: float = 0.02) -> str:
-    """Split of a single pair on its own (a group of one): the hash of its normalized pair key."""
-    return assign_splits([bn], [en], validation, test)[0]
 
 
 def _stream_parquet(files: list[str]):

@@ -1,216 +1,42 @@
 """Sentence alignment inside a pair of comparable bn/en documents, tuned for precision.
 
 Method (no model, nothing downloaded):
-1. A bilingual lexicon learned from parallel sentence pairs by co-occurrence: for stemmed bn word b and
-   stemmed en word e, Dice(b, e) = 2·c(b,e) / (c(b) + c(e)) over sentence pairs; each bn word keeps
-   its best few translations (c(b,e) ≥ 2, Dice ≥ 0.12). The default lexicon is learned from the bundled
-   Tatoeba, TICO-19 and NTREX pairs and cached as a JSON artifact; the alignment benchmark learns its own
-   lexicon *without* the TICO-19 documents it evaluates on.
-2. A pair score for bn sentence b and en sentence e: the share of b's words with a counterpart in e
-   (lexicon, same number — Bengali digits ০–৯ read as 0–9 —, or a transliteration-like match of the
-   consonant skeletons of a name), the same share from e's side, combined as a harmonic mean;
-   multiplied by a length-ratio factor and by a number-agreement factor (numbers present on both
-   sides but disjoint cut the score, shared numbers raise it). Words found in more than 8% of the
-   document's en sentences (its topic, e.g. the article's own name) count half: sharing them is weak
-   evidence of translation.
+1. Evidence that two words translate each other: the bilingual lexicon (lexicon.py), the same Latin-script
+   word on both sides (SARS-CoV), the same number (Bengali digits ০–৯ read as 0–9), or a name or loanword
+   whose Bengali spelling transliterates to the English one (transliterate.py: আইনস্টাইন/Einstein,
+   প্রোটিন/protein).
+2. A pair score for bn sentence b and en sentence e: the share of b's words with a counterpart in e, the
+   same share from e's side, combined as a harmonic mean; multiplied by a length-ratio factor and by a
+   number-agreement factor (numbers present on both sides but disjoint cut the score, shared numbers raise
+   it). Words found in more than 8% of the document's en sentences (its topic, e.g. the article's own
+   name) count half: sharing them is weak evidence of translation. A side with fewer than 4 content words
+   (a heading, a caption) needs a score of 0.7: one shared word is most of such a line.
 3. Links: candidate 1–1 links need score ≥ threshold and must be each other's best (mutual best);
    they are taken greedily by score, and kept only if they are in order with the links already taken
    (the kept links form a monotone chain). A 1–2 or 2–1 link replaces a 1–1 link when merging the
    neighbouring sentence raises the score clearly; between two links, unlinked neighbours may form a
    1–2 / 2–1 link at a stricter threshold (n–m links, indices comma-joined).
+   Between two anchor links at most 4 sentences apart (on each side), mutual-best 1–1 links are also
+   taken at the lower gap threshold 0.15: close anchors vouch for the region.
+4. Bootstrapping (`align_documents`): the pairs of a first pass that score ≥ 0.5 are added to the
+   trusted pairs, the lexicon is learned again and the documents are aligned again (mine → learn →
+   re-mine), so the documents' own vocabulary becomes evidence.
 Comparable articles share few true translations, so a missed pair costs less than a wrong one:
 threshold and mutual-best favour precision.
 """
 
 from __future__ import annotations
 
-import difflib
-import gzip
 import hashlib
-import json
 import math
-import os
-import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
-from bilingual.layout import SAMPLES
 
-BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
-_BN_WORD_RE = re.compile(r"[\u0980-\u09FF\u200c\u200d]+")
-_EN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*")
-_NUM_RE = re.compile(r"\d+(?:[.,]\d+)*")
-_BN_SUFFIXES = sorted("""
-গুলোকে গুলোর গুলো গুলি গুলির দেরকে দের রা টির টিকে টি টা টার খানা খানি কে তে েতে য়ে য়ের এর ের র য় এ ে ও ই রাই
-ছেন ছিলেন েছেন েছিলেন লেন ছিল েছিল েছে ছে বে বেন তেন তো ত ল লো ন
-""".split(), key=len, reverse=True)
-EN_STOP = frozenset("""
-the a an of to in and or is are was were be been being it its this that these those as at by for from on with
-which who whom whose what when where why how there their they them he she his her him i you we our your my me us
-not no but if then than so such also has have had do does did will would can could may might shall should
-""".split())
-BN_STOP = frozenset("""
-ও এবং এ এই সে তার তাদের যে যা একটি এক করে হয় হয়ে ছিল ছিলেন থেকে জন্য সঙ্গে সাথে কিন্তু বা না এর তিনি তারা
-হচ্ছে হল হলো করা করেন হিসেবে হিসাবে তাঁর তাঁদের আর কি কী
-""".split())
-
-
-def bn_stem(word: str) -> str:
-    for suf in _BN_SUFFIXES:
-        if len(word) > len(suf) + 1 and word.endswith(suf):
-            return word[: -len(suf)]
-    return word
-
-
-def en_stem(word: str) -> str:
-    w = word.lower().strip("'-")
-    for suf in ("'s", "ies", "ing", "ed", "es", "s"):
-        if len(w) > len(suf) + 2 and w.endswith(suf):
-            return w[: -len(suf)] + ("y" if suf == "ies" else "")
-    return w
-
-
-def numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUM_RE.findall(text.translate(BN_DIGITS))}
-
-
-def bn_tokens(text: str) -> list[str]:
-    return [w for w in _BN_WORD_RE.findall(text) if w not in BN_STOP]
-
-
-def en_tokens(text: str) -> list[str]:
-    return [w for w in _EN_WORD_RE.findall(text) if w.lower() not in EN_STOP]
-
-
-# ------------------------------------------------------------------ transliteration-ish name matching
-
-_BN_ROMAN = {
-    "ক": "k", "খ": "k", "গ": "g", "ঘ": "g", "ঙ": "n", "চ": "c", "ছ": "c", "জ": "j", "ঝ": "j", "ঞ": "n",
-    "ট": "t", "ঠ": "t", "ড": "d", "ঢ": "d", "ণ": "n", "ত": "t", "থ": "t", "দ": "d", "ধ": "d", "ন": "n",
-    "প": "p", "ফ": "f", "ব": "b", "ভ": "b", "ম": "m", "য": "j", "র": "r", "ল": "l", "শ": "s", "ষ": "s",
-    "স": "s", "হ": "", "ড়": "r", "ঢ়": "r", "য়": "", "ৎ": "t", "ং": "n", "ঁ": "", "ঃ": "",
-}
-
-
-def bn_skeleton(word: str) -> str:
-    """Consonant skeleton of a Bengali word in Latin letters (vowels dropped)."""
-    out = [_BN_ROMAN.get(ch, "") for ch in word]
-    return re.sub(r"(.)\1+", r"\1", "".join(out))
-
-
-def en_skeleton(word: str) -> str:
-    w = word.lower()
-    for a, b in (("ph", "f"), ("ch", "c"), ("sh", "s"), ("th", "t"), ("kh", "k"), ("gh", "g"), ("ck", "k"),
-                 ("q", "k"), ("x", "ks"), ("z", "j"), ("v", "b"), ("w", "b")):
-        w = w.replace(a, b)
-    w = re.sub(r"c(?=[aou]|$)", "k", w)
-    w = re.sub(r"c", "s", w)
-    w = re.sub(r"[aeiouyh'\-]", "", w)
-    return re.sub(r"(.)\1+", r"\1", w)
-
-
-def names_match(bn_word: str, en_word: str) -> bool:
-    a, b = bn_skeleton(bn_word), en_skeleton(en_word)
-    if len(a) < 3 or len(b) < 3:
-        return False
-    return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
-
-
-# ------------------------------------------------------------------ lexicon
-
-@dataclass
-class Lexicon:
-    """bn stem → {en stem: Dice}."""
-
-    table: dict[str, dict[str, float]]
-
-    @classmethod
-    def learn(cls, pairs: Iterable[tuple[str, str]], min_count: int = 2, min_dice: float = 0.12,
-              top: int = 6) -> "Lexicon":
-        cb: Counter = Counter()
-        ce: Counter = Counter()
-        cbe: Counter = Counter()
-        for bn, en in pairs:
-            bs = {bn_stem(w) for w in bn_tokens(bn)}
-            es = {en_stem(w) for w in en_tokens(en)}
-            cb.update(bs)
-            ce.update(es)
-            for b in bs:
-                for e in es:
-                    cbe[(b, e)] += 1
-        table: dict[str, dict[str, float]] = defaultdict(dict)
-        for (b, e), c in cbe.items():
-            if c < min_count:
-                continue
-            dice = 2 * c / (cb[b] + ce[e])
-            if dice >= min_dice:
-                table[b][e] = round(dice, 4)
-        for b in list(table):
-            table[b] = dict(sorted(table[b].items(), key=lambda kv: -kv[1])[:top])
-        return cls(dict(table))
-
-    def save(self, path) -> Path:
-        from bilingual.storage import atomic_path
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            with gzip.open(tmp, "wt", encoding="utf-8") as f:
-                json.dump(self.table, f, ensure_ascii=False)
-        return path
-
-    @classmethod
-    def load(cls, path) -> "Lexicon":
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return cls(json.load(f))
-
-    def translations(self, bn_word: str) -> dict[str, float]:
-        return self.table.get(bn_stem(bn_word)) or self.table.get(bn_word) or {}
-
-
-def parallel_pairs(samples_dir, exclude_docs: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """(bn, en) pairs from the bundled Tatoeba TSV, TICO-19 TMX (minus `exclude_docs`, tuid prefixes)
-    and NTREX files."""
-    from bilingual.sources.corpora.readers import read_aligned, read_tmx, read_tsv
-    samples_dir = Path(samples_dir)
-    par = samples_dir / "parallel"
-    pairs = [(r["bn"], r["en"]) for r in read_tsv(par / "tatoeba-ben-eng.tsv")]
-    excluded = set(exclude_docs)
-    pairs += [(r["bn"], r["en"]) for r in read_tmx(par / "tico19-all.en-bn.tmx")
-              if tico_doc(r["provenance"].get("tuid", "")) not in excluded]
-    nt = par / "ntrex128"
-    if nt.exists():
-        pairs += [(r["bn"], r["en"]) for r in read_aligned(nt / "newstest2019-ref.ben.txt",
-                                                           nt / "newstest2019-src.eng.txt", "ntrex", "CC BY-SA 4.0")]
-    return [(b, e) for b, e in pairs if b and e]
-
-
-def tico_doc(tuid: str) -> str:
-    return tuid.split(":")[0]
-
-
-def default_lexicon(samples_dir=None, cache_dir=None, exclude_docs: Sequence[str] = ()) -> Lexicon:
-    """The lexicon learned from the bundled parallel data, cached (keyed by inputs) as a .json.gz."""
-    samples_dir = Path(samples_dir or SAMPLES)
-    cache_dir = Path(cache_dir or os.environ.get("BILINGUAL_CACHE", Path.home() / ".cache" / "bilingual"))
-    par = samples_dir / "parallel"
-    h = hashlib.sha256()
-    for p in sorted(par.rglob("*")):
-        if p.is_file() and p.suffix in (".tsv", ".tmx", ".txt"):
-            st = p.stat()
-            h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    h.update(("|".join(sorted(exclude_docs)) + "|v2").encode())
-    path = cache_dir / f"lexicon-{h.hexdigest()[:16]}.json.gz"
-    if path.exists():
-        try:
-            return Lexicon.load(path)
-        except (OSError, ValueError, EOFError):
-            pass  # a broken cache file is rebuilt
-    lex = Lexicon.learn(parallel_pairs(samples_dir, exclude_docs))
-    try:
-        lex.save(path)
-    except OSError:
-        pass
-    return lex
+from bilingual.mining.lexicon import (BN_DIGITS, BN_STOP, EN_STOP, Lexicon, bn_stem, bn_tokens,  # noqa: F401
+                                      default_lexicon, en_stem, en_tokens, is_latin, numbers, parallel_pairs,
+                                      tico_doc)
+from bilingual.mining.transliterate import NAME_MATCHERS, names_match  # noqa: F401
 
 
 # ------------------------------------------------------------------ scoring and linking
@@ -222,11 +48,10 @@ class _Sent:
     stems: set[str]
     nums: set[str]
     length: int
-    trans: list[frozenset] = None  # bn: per word, its lexicon translations
-    skels: list[str] = None  # bn: per word skeleton; en: skeletons of capitalised words
-    cap_stems: list[str] = None  # en: stems of capitalised words, parallel to skels
+    trans: list[frozenset] = None  # bn: per word, its translations (lexicon; a Latin word: itself)
+    keys: list = None  # bn: per word, its name keys (None for words that are not names)
     word_stems: list[str] = None  # en: stem of each word
-    skel_stems: dict = None  # en: skeleton → stems of the capitalised words with it
+    key_stems: dict = field(default_factory=dict)  # en: name key → stems of the words with it
 
 
 @dataclass
@@ -236,64 +61,79 @@ class Link:
     score: float
 
 
-def _skel_match(a: str, b: str) -> bool:
-    if len(a) < 3 or len(b) < 3 or abs(len(a) - len(b)) > 2 or a[0] != b[0]:
-        return False
-    return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
-
-
 class Aligner:
     def __init__(self, lexicon: Lexicon, threshold: float = 0.3, min_words: int = 3, merge_gain: float = 0.1,
-                 common_share: float = 0.08, common_weight: float = 0.5):
+                 common_share: float = 0.08, common_weight: float = 0.5, names: Optional[str] = "transliteration",
+                 gap_threshold: Optional[float] = 0.15, gap_max: int = 4, short_words: int = 4,
+                 short_threshold: float = 0.7):
         self.lex = lexicon
         self.threshold = threshold
         self.min_words = min_words
         self.merge_gain = merge_gain
-        self._skel_cache: dict[tuple[str, str], bool] = {}
-        self._name_index: dict[str, set[str]] = {}  # per align(): bn skeleton → similar en skeletons
-        self._common: set[str] = set()  # per align(): en stems in more than `common_share` of the sentences
+        self.gap_threshold = gap_threshold
+        self.gap_max = gap_max
+        self.short_words = short_words  # a side with fewer content words (a heading) needs `short_threshold`
+        self.short_threshold = short_threshold
         self.common_share = common_share
         self.common_weight = common_weight
+        self.names = NAME_MATCHERS[names] if names else None
+        self._name_index: dict = {}  # per align(): bn word keys → matching en keys
+        self._common: set[str] = set()  # per align(): en stems in more than `common_share` of the sentences
+        self._bn_keys: dict[str, object] = {}
+        self._en_keys: dict[str, str] = {}
+
+    def _bn_key(self, word: str):
+        if self.names is None or is_latin(word):
+            return None
+        k = self._bn_keys.get(word)
+        if k is None:
+            k = self._bn_keys[word] = self.names.bn(word)
+        return k
+
+    def _en_key(self, word: str) -> Optional[str]:
+        if self.names is None:
+            return None
+        if not (len(word) >= 3 and word[0].isupper() or self.names.all_words and len(word) >= 4):
+            return None
+        k = self._en_keys.get(word)
+        if k is None:
+            k = self._en_keys[word] = self.names.en(word)
+        return k
 
     def prep_bn(self, text: str) -> _Sent:
         words = bn_tokens(text)
-        return _Sent(text, words, {bn_stem(w) for w in words}, numbers(text), len(text),
-                     [frozenset(self.lex.translations(w)) for w in words], [bn_skeleton(w) for w in words])
+        trans = [frozenset((en_stem(w),)) if is_latin(w) else frozenset(self.lex.translations(w)) for w in words]
+        return _Sent(text, words, {bn_stem(w) for w in words}, numbers(text), len(text), trans,
+                     [self._bn_key(w) for w in words])
 
     def prep_en(self, text: str) -> _Sent:
         words = en_tokens(text)
-        caps = [w for w in words if len(w) >= 3 and w[0].isupper()]
         stems = [en_stem(w) for w in words]
-        skels = [en_skeleton(w) for w in caps]
-        cap_stems = [en_stem(w) for w in caps]
-        skel_stems: dict[str, set[str]] = defaultdict(set)
-        for sk, st in zip(skels, cap_stems):
-            skel_stems[sk].add(st)
-        return _Sent(text, words, set(stems), numbers(text), len(text), None, skels, cap_stems, stems,
-                     dict(skel_stems))
+        key_stems: dict[str, set[str]] = defaultdict(set)
+        for w, st in zip(words, stems):
+            k = self._en_key(w)
+            if k and len(k) >= 3:
+                key_stems[k].add(st)
+        return _Sent(text, words, set(stems), numbers(text), len(text), word_stems=stems, key_stems=dict(key_stems))
 
-    def _names(self, a: str, b: str) -> bool:
-        key = (a, b)
-        hit = self._skel_cache.get(key)
-        if hit is None:
-            hit = self._skel_cache[key] = _skel_match(a, b)
-        return hit
+    def _build_name_index(self, B: list[_Sent], E: list[_Sent]) -> None:
+        """bn word keys → the en keys of this document they match (compared once per document)."""
+        self._name_index = self.names.index((k for b in B for k in b.keys if k), (k for e in E for k in e.key_stems))
 
     def score(self, b: _Sent, e: _Sent) -> float:
         if not b.words or not e.words:
             return 0.0
         matched_en: set[str] = set()
         hit_b = 0
-        for tr, sk in zip(b.trans, b.skels):
+        for tr, keys in zip(b.trans, b.keys):
             found = tr & e.stems
-            if not found and len(sk) >= 3 and e.skel_stems:
-                like = self._name_index.get(sk)
+            if not found and keys and e.key_stems:
+                like = self._name_index.get(keys)
                 if like is None:
-                    found = {st for esk, st in zip(e.skels, e.cap_stems) if self._names(sk, esk)}
-                else:
-                    found = set()
-                    for esk in like.intersection(e.skel_stems):
-                        found |= e.skel_stems[esk]
+                    like = {ek for ek in e.key_stems if self.names.match(keys, ek)}
+                found = set()
+                for ek in like.intersection(e.key_stems):
+                    found |= e.key_stems[ek]
             if found:
                 # a word that is in most sentences of the document (its topic, e.g. the article's name)
                 # is weak evidence that two sentences are translations
@@ -320,18 +160,17 @@ class Aligner:
         return s
 
     def _candidates(self, B: list[_Sent], E: list[_Sent]) -> list[set[int]]:
-        """en sentences sharing at least a lexicon translation, a number or a name's consonant skeleton."""
+        """en sentences sharing at least a translation, a number or a name."""
         by_stem: dict[str, set[int]] = defaultdict(set)
         by_num: dict[str, set[int]] = defaultdict(set)
-        by_skel: dict[str, set[int]] = defaultdict(set)
+        by_key: dict[str, set[int]] = defaultdict(set)
         for j, e in enumerate(E):
             for st in e.stems:
                 by_stem[st].add(j)
             for n in e.nums:
                 by_num[n].add(j)
-            for sk in e.skels:
-                if len(sk) >= 3:
-                    by_skel[sk].add(j)
+            for k in e.key_stems:
+                by_key[k].add(j)
         out = []
         for b in B:
             c: set[int] = set()
@@ -340,20 +179,19 @@ class Aligner:
                     c |= by_stem.get(st, set())
             for n in b.nums:
                 c |= by_num.get(n, set())
-            for sk in b.skels:  # names: an exact consonant skeleton
-                if len(sk) >= 3:
-                    c |= by_skel.get(sk, set())
+            for keys in b.keys:
+                for ek in self._name_index.get(keys, ()) if keys else ():
+                    c |= by_key.get(ek, set())
             out.append(c)
         return out
 
     def align(self, bn: Sequence[str], en: Sequence[str]) -> list[Link]:
         B = [self.prep_bn(t) for t in bn]
         E = [self.prep_en(t) for t in en]
-        en_skels = {sk for e in E for sk in e.skels if len(sk) >= 3}
         df = Counter(st for e in E for st in e.stems)
         self._common = {st for st, c in df.items() if len(E) >= 20 and c > self.common_share * len(E)}
-        self._name_index = {sk: {esk for esk in en_skels if _skel_match(sk, esk)}
-                            for sk in {sk for b in B for sk in b.skels if len(sk) >= 3}}
+        if self.names:
+            self._build_name_index(B, E)
         S: dict[tuple[int, int], float] = {}
         for i, (b, cands) in enumerate(zip(B, self._candidates(B, E))):
             if len(b.words) + len(b.nums) < self.min_words - 1:
@@ -361,7 +199,8 @@ class Aligner:
             for j in cands:
                 if len(E[j].words) >= 2:
                     s = self.score(b, E[j])
-                    if s > 0:
+                    short = min(len(b.words), len(E[j].words)) < self.short_words
+                    if s > 0 and (not short or s >= self.short_threshold):
                         S[(i, j)] = s
         best_e: dict[int, tuple[float, int]] = {}
         best_b: dict[int, tuple[float, int]] = {}
@@ -376,7 +215,7 @@ class Aligner:
         for s, i, j in cands:
             if all((i - ci) * (j - cj) > 0 for ci, cj, _ in chosen):
                 chosen.append((i, j, s))
-        chosen.sort()
+        chosen = sorted(chosen + self._gap_fill(sorted(chosen), S, len(B), len(E)))
         used_b = {i for i, _, _ in chosen}
         used_e = {j for _, j, _ in chosen}
         links = []
@@ -396,6 +235,37 @@ class Aligner:
             links.append(link)
         links += self._gap_links(bn, en, links, used_b, used_e, S)
         return sorted(links, key=lambda l: l.bn)
+
+    def _gap_fill(self, anchors, S, n_b: int, n_e: int) -> list[tuple[int, int, float]]:
+        """1–1 links between two consecutive anchor links at the lower `gap_threshold`, in gaps of at most
+        `gap_max` sentences on each side: inside the gap a candidate must be the mutual best and keep the chain
+        monotone (close anchors vouch for the region; a wide gap, e.g. a section one article lacks, does not)."""
+        if self.gap_threshold is None or self.gap_threshold >= self.threshold:
+            return []
+        import bisect
+        starts = [i for i, _, _ in anchors]
+        bounds = [(-1, -1)] + [(i, j) for i, j, _ in anchors] + [(n_b, n_e)]
+        cells: dict[int, list[tuple[float, int, int]]] = defaultdict(list)
+        for (i, j), sc in S.items():
+            if sc < self.gap_threshold:
+                continue
+            k = bisect.bisect_left(starts, i)  # the gap after anchor k-1
+            (b0, e0), (b1, e1) = bounds[k], bounds[k + 1]
+            if b0 < i < b1 and e0 < j < e1 and b1 - b0 - 1 <= self.gap_max and e1 - e0 - 1 <= self.gap_max:
+                cells[k].append((sc, i, j))
+        out = []
+        for cands in cells.values():
+            best_e: dict[int, float] = {}
+            best_b: dict[int, float] = {}
+            for sc, i, j in cands:
+                best_e[i] = max(best_e.get(i, 0.0), sc)
+                best_b[j] = max(best_b.get(j, 0.0), sc)
+            taken: list[tuple[int, int, float]] = []
+            for sc, i, j in sorted(cands, reverse=True):
+                if sc == best_e[i] == best_b[j] and all((i - ti) * (j - tj) > 0 for ti, tj, _ in taken):
+                    taken.append((i, j, sc))
+            out += taken
+        return out
 
     def _merged(self, bn, en, bi, ej) -> float:
         return self.score(self.prep_bn(" ".join(bn[k] for k in bi)), self.prep_en(" ".join(en[k] for k in ej)))
@@ -431,6 +301,25 @@ class Aligner:
                 used_b.update(bi)
                 used_e.update(ej)
         return out
+
+
+def align_documents(docs: Sequence[tuple[Sequence[str], Sequence[str]]], lexicon: Lexicon,
+                    trusted: Optional[Sequence[tuple[str, str]]] = None, rounds: int = 1, min_score: float = 0.5,
+                    progress=None, **aligner_args) -> tuple[list[list[Link]], Lexicon]:
+    """Align every (bn sentences, en sentences) document pair; with `trusted` pairs and `rounds` > 0,
+    bootstrap: learn the lexicon again from the trusted pairs plus the confidently mined ones
+    (score ≥ `min_score`) and align again. Returns the last pass's links per document and its lexicon."""
+    rounds = rounds if trusted is not None else 0
+    for r in range(rounds + 1):
+        aligner = Aligner(lexicon, **aligner_args)
+        docs_iter = progress(docs, f"aligning (pass {r + 1}/{rounds + 1})") if progress else docs
+        results = [aligner.align(bn, en) for bn, en in docs_iter]
+        if r == rounds:
+            return results, lexicon
+        mined = [(" ".join(bn[i] for i in l.bn), " ".join(en[j] for j in l.en), l.score)
+                 for (bn, en), links in zip(docs, results) for l in links]
+        lexicon = Lexicon.bootstrap(trusted, mined, min_score=min_score)
+    raise AssertionError("unreachable")
 
 
 def format_links(links: Sequence[Link]) -> list[str]:

@@ -17,7 +17,8 @@ from typing import Optional
 from bilingual import storage
 from bilingual.console import progress
 from bilingual.schema import Document, LineageRecord, SentencePair, pair_id, validate_rows
-from bilingual.mining.align import Aligner, default_lexicon
+from bilingual.mining.align import Aligner, align_documents
+from bilingual.mining.lexicon import default_lexicon, parallel_pairs
 from bilingual.sources.wikipedia.langlinks import (Link, load_links, normalize_title, read_redirects_tsv, redirects_from_dump, resolve)
 from bilingual.mining.segment import split_sentences
 
@@ -49,11 +50,16 @@ def _redirects(source) -> dict[str, str]:
 
 def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, redirects=None,
                    threshold: float = 0.3, aligner: Optional[Aligner] = None, force: bool = False,
-                   cache_dir=None) -> dict:
+                   cache_dir=None, bootstrap_rounds: int = 1) -> dict:
     """Align every linked article pair; write `output_root/raw/<day>/wikipedia-mined/pairs-*.parquet`
     + manifest.parquet + stats.json. Rerunning with the same inputs skips the work. The lexicon is
     learned once from the bundled parallel data and cached in `cache_dir` (default $BILINGUAL_CACHE or
-    ~/.cache/bilingual)."""
+    ~/.cache/bilingual); with `bootstrap_rounds` it is learned again with the confidently mined pairs
+    and the articles are aligned again (align.align_documents)."""
+    from bilingual.sources.corpora.readers import check_snapshot
+
+    for snapshot in (bn_snapshot, en_snapshot):
+        check_snapshot(snapshot)  # a snapshot whose manifest records a failed input is refused, not mined
     out = storage.snapshot_dir(output_root, SOURCE, day)
     sig = hashlib.sha256()
     inputs = [p for p in (*storage.parquet_files(bn_snapshot, "documents-*.parquet"),
@@ -61,7 +67,7 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
     for p in inputs:
         st = Path(p).stat()
         sig.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    sig.update(f"threshold={threshold}".encode())
+    sig.update(f"threshold={threshold};bootstrap={bootstrap_rounds};aligner=v3".encode())
     stats_path = out / "stats.json"
     if not force and stats_path.exists() and storage.parquet_files(out, "pairs-*.parquet"):
         import json
@@ -76,12 +82,11 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
     by_en_title = {normalize_title(d["title"]): d for d in en_docs if d.get("title")}
     redirect_map = _redirects(redirects)
     links = _links(links_path, bn_snapshot)
-    aligner = aligner or Aligner(default_lexicon(cache_dir=cache_dir), threshold=threshold)
-
     rows: list[dict] = []
     manifest: list[LineageRecord] = []
     counts = {"links": len(links), "article_pairs": 0, "missing_bn": 0, "missing_en": 0}
-    for link in progress(links, desc="mining", unit="article"):
+    found: list[tuple[str, dict, dict, list[str], list[str]]] = []
+    for link in progress(links, desc="reading", unit="article"):
         bn = by_id.get(link.bn_page_id) if link.bn_page_id is not None else None
         if bn is None and link.bn_title:
             bn = by_bn_title.get(normalize_title(link.bn_title))
@@ -96,9 +101,15 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
                                                  f" → {en_title})", license=LICENSE))
             continue
         counts["article_pairs"] += 1
-        bn_sents = split_sentences(bn["text"], "bn")
-        en_sents = split_sentences(en["text"], "en")
-        links_found = aligner.align(bn_sents, en_sents)
+        found.append((where, bn, en, split_sentences(bn["text"], "bn"), split_sentences(en["text"], "en")))
+    if aligner is not None:
+        results = [aligner.align(b, e) for *_, b, e in progress(found, desc="mining", unit="article")]
+    else:
+        results, _ = align_documents([(b, e) for *_, b, e in found], default_lexicon(cache_dir=cache_dir),
+                                     trusted=parallel_pairs() if bootstrap_rounds else None,
+                                     rounds=bootstrap_rounds, threshold=threshold,
+                                     progress=lambda it, desc: progress(it, desc=desc, unit="article"))
+    for (where, bn, en, bn_sents, en_sents), links_found in zip(found, results):
         for l in links_found:
             b = " ".join(bn_sents[i] for i in l.bn)
             e = " ".join(en_sents[j] for j in l.en)
@@ -120,7 +131,7 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
     storage.write_quarantine(out, bad)
     storage.write_manifest(out, manifest)
     summary = {"source": SOURCE, "license": LICENSE, "snapshot": str(out), **counts, "pairs": len(good),
-               "quarantined": len(bad), "threshold": threshold, "signature": sig.hexdigest(),
+               "quarantined": len(bad), "threshold": threshold, "bootstrap_rounds": bootstrap_rounds, "signature": sig.hexdigest(),
                "read": counts["links"], "kept": len(good), "status": "ok"}
     storage.write_json(stats_path, summary)
     return {**summary, "skipped_existing": False}

@@ -3,7 +3,7 @@ batching that makes CPU/GPU time go into real tokens rather than padding.
 
 - `load_splits` reads `DIR/dataset/` (or `DIR`) with `datasets.load_dataset` (map-style or streaming).
 - `encode_directions` turns each (bn, en) row into one example per direction; the target language
-  is chosen the way `langtags` says for the model family.
+  is chosen the way `families` says for the model family.
 - `TokenBudgetBatchSampler` (map-style): batches of similar-length examples capped by a token budget
   (padded size), in an order fixed by (seed, epoch) so a resumed run sees the same batches.
 - `length_grouped_stream` (streaming): the same idea over a shuffle buffer of an IterableDataset.
@@ -12,12 +12,13 @@ batching that makes CPU/GPU time go into real tokens rather than padding.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from bilingual.modeling import langtags
+from bilingual.modeling.families import check_lang
 
 REQUIRED_COLUMNS = ("bn", "en")
 SPLITS = ("train", "validation", "test")
@@ -36,30 +37,62 @@ def resolve_dataset_dir(dataset_dir) -> Path:
     return root
 
 
-def load_splits(dataset_dir, splits: Sequence[str] = ("train", "validation"), streaming: bool = False):
-    """The named splits of a processed dataset, each checked to exist, be non-empty and have bn/en."""
+def _is_hub_id(name: str) -> bool:
+    return not Path(name).exists() and not name.startswith((".", "/", "~")) and name.count("/") <= 1 \
+        and not name.endswith(("/", ".parquet", ".json", ".jsonl"))
+
+
+def flatten_translation(ds):
+    """`translation: {bn, en}` (run_translation.py / OPUS shape) → `bn`/`en` columns; others unchanged."""
+    cols = ds.column_names or list(next(iter(ds), {}).keys())
+    if "translation" not in cols or ("bn" in cols and "en" in cols):
+        return ds
+
+    def fn(batch):
+        return {"bn": [t.get("bn") for t in batch["translation"]], "en": [t.get("en") for t in batch["translation"]]}
+
+    return ds.map(fn, batched=True, remove_columns=["translation"])
+
+
+def load_splits(dataset_name, splits: Sequence[str] = ("train", "validation"), streaming: bool = False,
+                config_name: Optional[str] = None):
+    """The named splits of a dataset, each checked to exist, be non-empty and have bn/en (or `translation`).
+
+    `dataset_name`: our processed dataset (`DIR/dataset/` or `DIR`), any folder `load_dataset` reads, or a
+    Hub dataset id (`load_dataset(id, config_name)`; the local cache is used offline)."""
     from datasets import load_dataset
 
-    root = resolve_dataset_dir(dataset_dir)
-    _check_split_files(root, splits)
-    try:
-        dd = load_dataset(str(root), streaming=streaming)
-    except Exception as err:  # datasets raises several types for an unreadable folder
-        raise DataError(f"{root}: cannot be loaded as a dataset ({type(err).__name__}: {err})") from err
+    name = str(dataset_name)
+    if _is_hub_id(name):
+        where = name
+        try:
+            dd = load_dataset(name, config_name, streaming=streaming)
+        except Exception as err:  # datasets raises several types for an unknown or unreachable id
+            raise DataError(f"{name}: not a dataset folder, and not a Hub dataset that can be loaded "
+                            f"({type(err).__name__}: {' '.join(str(err).split())[:200]})") from err
+    else:
+        root = resolve_dataset_dir(name)
+        where = str(root)
+        _check_split_files(root, splits)
+        try:
+            dd = load_dataset(str(root), config_name, streaming=streaming)
+        except Exception as err:  # datasets raises several types for an unreadable folder
+            raise DataError(f"{root}: cannot be loaded as a dataset ({type(err).__name__}: {err})") from err
     out = {}
     for split in splits:
         if split not in dd:
-            raise DataError(f"{root}: split {split!r} is missing (found: {', '.join(sorted(dd)) or 'none'})")
-        ds = dd[split]
+            raise DataError(f"{where}: split {split!r} is missing (found: {', '.join(sorted(dd)) or 'none'})")
+        ds = flatten_translation(dd[split])
         cols = ds.column_names or list(next(iter(ds), {}).keys())
         missing = [c for c in REQUIRED_COLUMNS if c not in cols]
         if missing:
-            raise DataError(f"{root}: split {split!r} lacks column(s) {', '.join(missing)}")
+            raise DataError(f"{where}: split {split!r} lacks column(s) {', '.join(missing)} "
+                            "(expected bn/en columns or translation: {bn, en})")
         if streaming:
             if next(iter(ds), None) is None:
-                raise DataError(f"{root}: split {split!r} is empty")
+                raise DataError(f"{where}: split {split!r} is empty")
         elif len(ds) == 0:
-            raise DataError(f"{root}: split {split!r} is empty")
+            raise DataError(f"{where}: split {split!r} is empty")
         out[split] = ds
     return out
 
@@ -92,7 +125,7 @@ def _check_split_files(root: Path, splits: Sequence[str]) -> None:
 def parse_direction(d: str) -> tuple[str, str]:
     try:
         src, tgt = d.split("-")
-        langtags.check_lang(src), langtags.check_lang(tgt)
+        check_lang(src), check_lang(tgt)
     except ValueError as err:
         raise ValueError(f"bad direction {d!r}: expected 'bn-en' or 'en-bn'") from err
     if src == tgt:
@@ -121,20 +154,90 @@ def encode_directions(hf_model, directions: Sequence[str], max_source_length: in
     return fn
 
 
-def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_length=128, num_proc=None,
-                   desc="tokenize"):
-    """Map-style or streaming split → tokenized examples (original columns dropped)."""
-    fn = encode_directions(hf_model, directions, max_source_length, max_target_length)
-    cols = ds.column_names
-    kwargs = dict(batched=True, remove_columns=cols)
-    try:
-        from datasets import IterableDataset
+def _tokenized_key(ds, hf_model, directions, max_source_length, max_target_length) -> str:
+    """What the tokenized data depends on: the input data, the tokenizer, the family and the options."""
+    import hashlib
 
-        if not isinstance(ds, IterableDataset):
-            kwargs.update(num_proc=num_proc, desc=desc, load_from_cache_file=False, keep_in_memory=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return ds.map(fn, **kwargs)
+    tok = hf_model.tokenizer
+    h = hashlib.sha256()
+    h.update(str(getattr(ds, "_fingerprint", None) or ds.info.download_checksums or "").encode())
+    h.update(json.dumps([type(tok).__name__, hf_model.family.name, list(directions), max_source_length,
+                         max_target_length, len(tok), tok.get_vocab() if len(tok) < 500_000 else None],
+                        sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_length=128, num_proc=None,
+                   desc="tokenize", cache_dir=None):
+    """Map-style or streaming split → tokenized examples (original columns dropped).
+
+    Map-style with `cache_dir`: written once to `cache_dir/tokenized-<key>.arrow` (key: data fingerprint,
+    tokenizer, family, options) and memory-mapped from there; run it under `main_process_first()` so the
+    other processes of a distributed run read the main process's file instead of tokenizing again."""
+    from datasets import IterableDataset
+
+    fn = encode_directions(hf_model, directions, max_source_length, max_target_length)
+    kwargs = dict(batched=True, remove_columns=ds.column_names)
+    if isinstance(ds, IterableDataset):
+        return ds.map(fn, **kwargs)
+    kwargs.update(num_proc=num_proc, desc=desc)
+    if cache_dir is None:
+        return ds.map(fn, load_from_cache_file=False, keep_in_memory=True, **kwargs)
+    key = _tokenized_key(ds, hf_model, directions, max_source_length, max_target_length)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    return ds.map(fn, load_from_cache_file=True, cache_file_name=str(Path(cache_dir) / f"tokenized-{key}.arrow"),
+                  new_fingerprint=key, **kwargs)
+
+
+def split_by_node(ds, rank: int, world_size: int):
+    """This process's part of a streaming split (whole shards when they divide evenly, else every
+    world_size-th example): the parts are disjoint and together cover the split."""
+    if world_size <= 1:
+        return ds
+    from datasets.distributed import split_dataset_by_node
+
+    return split_dataset_by_node(ds, rank=rank, world_size=world_size)
+
+
+class LengthGroupedIterable:
+    """A (shuffled, tokenized) streaming split reordered so that consecutive batches have similar lengths;
+    `set_epoch` reshuffles reproducibly."""
+
+    def __init__(self, ds, batch_size: int, seed: int, group: bool):
+        self.ds, self.batch_size, self.seed, self.group, self.epoch = ds, batch_size, seed, group, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+        if hasattr(self.ds, "set_epoch"):
+            self.ds.set_epoch(epoch)
+
+    def __iter__(self):
+        it = iter(self.ds)
+        if self.group:
+            it = length_grouped_stream(it, self.batch_size, seed=self.seed + self.epoch)
+        return it
+
+
+def as_torch_iterable(obj):
+    import torch
+
+    class _It(torch.utils.data.IterableDataset):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def set_epoch(self, epoch):
+            self.inner.set_epoch(epoch)
+
+        def __iter__(self):
+            return iter(self.inner)
+
+    return _It(obj)
+
+
+def materialize(ds):
+    from datasets import Dataset
+
+    return Dataset.from_list(list(ds))
 
 
 class TokenBudgetBatchSampler:

@@ -3,8 +3,8 @@ tokenizer or from a local pretrained checkpoint (Marian, mBART-50, mT5), always 
 `AutoModelForSeq2SeqLM` / `AutoTokenizer` layout so every later stage (evaluate, export, serve,
 publish) loads it without knowing how it was built.
 
-Language handling is not decided here: `langtags` knows each family's convention (target tag,
-forced BOS, text prefix) and `style` reports which one applies.
+Language handling is not decided here: `families` knows each family's convention (target tag,
+forced BOS, text prefix); `self.family` is the entry that applies.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from bilingual.modeling import langtags
+from bilingual.modeling import families
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,6 @@ PRESETS: dict[str, Preset] = {
     "base": Preset(d_model=512, encoder_layers=6, decoder_layers=6, heads=8, ffn_dim=2048),
 }
 
-PRETRAINED_TYPES = ("marian", "mbart", "mt5", "t5")
 
 
 def marian_config(preset: str | Preset, tokenizer, dropout: Optional[float] = None):
@@ -66,7 +65,9 @@ class HFTransformerModel:
         self.tokenizer = tokenizer
         self.preset = preset
         self.source = source
-        self.style = langtags.style_of(tokenizer)
+        self.family = families.family_for(model.config, tokenizer)
+        self.family.check_tokenizer(tokenizer, source or "")
+        self.style = self.family.style
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -76,7 +77,8 @@ class HFTransformerModel:
 
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
-        if langtags.style_of(tokenizer) != "tag":
+        marian = families.FAMILIES["marian"]
+        if not all(marian.tag(tokenizer, lang) for lang in families.LANGS):
             raise ValueError("a preset model needs a tokenizer with >>bn<< / >>en<< tags (bilingual.modeling.tokenizer)")
         if seed is not None:
             set_seed(seed)
@@ -86,24 +88,30 @@ class HFTransformerModel:
 
     @classmethod
     def from_pretrained(cls, path, tokenizer_path=None):
-        """A local checkpoint (our own, Marian, mBART-50, mT5). Nothing is downloaded."""
+        """A checkpoint of any registered family: a local folder, or a Hub id (`from_pretrained`; the Hub
+        cache is used when offline)."""
         from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
-        path = Path(path)
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path}: no config.json (expected a local seq2seq checkpoint; nothing is downloaded)")
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        path = str(path)
+        if Path(path).exists() and not (Path(path) / "config.json").exists():
+            raise FileNotFoundError(f"{path}: no config.json (expected a seq2seq checkpoint folder)")
+        try:
+            config = AutoConfig.from_pretrained(path)
+        except OSError as err:
+            raise FileNotFoundError(f"{path}: neither a local checkpoint folder (with config.json) nor a Hub model "
+                                    "id that can be reached; check the path or the id") from err
         if not config.is_encoder_decoder:
             raise ValueError(f"{path}: model_type {config.model_type!r} is not an encoder-decoder model")
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, local_files_only=True)
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
+        families.family_for(config)   # an unsupported family fails here, before the weights load
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
+        model = AutoModelForSeq2SeqLM.from_pretrained(path)
         preset = None
-        meta = path / "bilingual_model.json"
+        meta = Path(path) / "bilingual_model.json"
         if meta.exists():
             preset = json.loads(meta.read_text()).get("preset")
         obj = cls(model, tokenizer, preset=preset, source=str(path))
-        if obj.style == "mbart":
-            # mBART-50 decoding starts from </s> and is then forced to the target language code.
+        if obj.style == "forced_bos":
+            # mBART-50 / NLLB decoding starts from </s> and is then forced to the target language code.
             model.config.decoder_start_token_id = model.config.decoder_start_token_id or tokenizer.eos_token_id
         return obj
 
@@ -132,33 +140,24 @@ class HFTransformerModel:
                 "vocab_size": c.vocab_size, "d_model": getattr(c, "d_model", None),
                 "encoder_layers": getattr(c, "encoder_layers", getattr(c, "num_layers", None)),
                 "decoder_layers": getattr(c, "decoder_layers", getattr(c, "num_decoder_layers", None)),
-                "style": self.style, "source": self.source}
+                "family": self.family.name, "style": self.style, "source": self.source}
 
     def fingerprint(self) -> dict:
         """What must match for a checkpoint of this model to be resumable."""
-        c = self.model.config
-        return {"model_type": c.model_type, "vocab_size": c.vocab_size, "d_model": getattr(c, "d_model", None),
-                "encoder_layers": getattr(c, "encoder_layers", getattr(c, "num_layers", None)),
-                "decoder_layers": getattr(c, "decoder_layers", getattr(c, "num_decoder_layers", None)),
-                "parameters": self.num_parameters()}
+        return {**self.family.fingerprint(self.model.config), "parameters": self.num_parameters()}
 
-    # -- language handling (delegated to langtags) --------------------------------------------------
+    # -- language handling (delegated to the family) ------------------------------------------------
     def prepare_sources(self, texts, src_lang: str, tgt_lang: str) -> list[str]:
-        return langtags.prepare_sources(texts, src_lang, tgt_lang, self.tokenizer)
+        return self.family.prepare_sources(texts, src_lang, tgt_lang, self.tokenizer)
 
     def generation_kwargs(self, tgt_lang: str) -> dict:
-        return langtags.generation_kwargs(tgt_lang, self.tokenizer)
+        return self.family.generate_kwargs(self.tokenizer, tgt_lang)
 
     def encode_pair(self, sources, targets, src_lang: str, tgt_lang: str, max_source_length: int = 128,
                     max_target_length: int = 128) -> dict:
         """Tokenized model inputs + labels for one direction, in the family's convention."""
-        tok = self.tokenizer
-        prepared = self.prepare_sources(sources, src_lang, tgt_lang)
-        if self.style == "mbart":
-            tok.tgt_lang = langtags.MBART_CODES[tgt_lang]
-        enc = tok(prepared, max_length=max_source_length, truncation=True)
-        labels = tok(text_target=list(targets), max_length=max_target_length, truncation=True)["input_ids"]
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+        return self.family.encode(self.tokenizer, sources, targets, src_lang, tgt_lang, max_source_length,
+                                  max_target_length)
 
     def translate(self, texts, src_lang: str, tgt_lang: str, num_beams: int = 1, batch_size: int = 32,
                   max_new_tokens: int = 128) -> list[str]:
@@ -188,14 +187,15 @@ def generate_texts(model, tokenizer, texts, src_lang: str, tgt_lang: str, num_be
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = [""] * len(texts)
     device = next(model.parameters()).device
+    family = families.family_for(model.config, tokenizer)
     gen = dict(num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False,
-               **langtags.generation_kwargs(tgt_lang, tokenizer))
+               **family.generate_kwargs(tokenizer, tgt_lang))
     was_training = model.training
     model.eval()
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            sources = langtags.prepare_sources([texts[i] for i in idx], src_lang, tgt_lang, tokenizer)
+            sources = family.prepare_sources([texts[i] for i in idx], src_lang, tgt_lang, tokenizer)
             enc = tokenizer(sources, return_tensors="pt", padding=True, truncation=True, max_length=256)
             with torch.inference_mode():
                 ids = model.generate(input_ids=enc["input_ids"].to(device),

@@ -6,8 +6,11 @@ Why these choices:
 - Metaspace pre-tokenization keeps whitespace recoverable, so decoding gives back the text.
 - Every character seen in training is forced into the vocabulary (the Unigram trainer's initial
   alphabet), so no seen character becomes `<unk>`.
-- The target-language tags from `langtags` are special tokens: never split, removed when decoding.
+- The target-language tags from `families` are special tokens: never split, removed when decoding.
 - `model_input_names` excludes token_type_ids: Marian's `generate` rejects them.
+- Reproducible: the Unigram trainer sums scores in parallel, so two runs differ in the last bits of the
+  scores and hence in the order of near-tied pieces; scores are rounded and pieces put in a canonical order
+  (score, then text), so the same data always gives the same ids.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from bilingual.modeling.langtags import LANGS, TARGET_TAGS
+from bilingual.modeling.families import LANGS, TARGET_TAGS
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, EOS, UNK] + [TARGET_TAGS[lang] for lang in LANGS]
@@ -81,6 +84,7 @@ def train_tokenizer(texts: Iterable[str] | Sequence[str], output_dir=None, vocab
                                       initial_alphabet=alphabet, max_piece_length=max_piece_length,
                                       show_progress=False)
     tok.train_from_iterator((unicodedata.normalize("NFC", t) for t in make_iter() if t), trainer=trainer)
+    tok = _canonical_order(tok)
     eos_id = tok.token_to_id(EOS)
     tok.post_processor = processors.TemplateProcessing(single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}",
                                                        special_tokens=[(EOS, eos_id)])
@@ -88,6 +92,30 @@ def train_tokenizer(texts: Iterable[str] | Sequence[str], output_dir=None, vocab
     if output_dir is not None:
         fast.save_pretrained(str(output_dir))
     return fast
+
+
+def _canonical_order(tok, digits: int = 8):
+    """The trained Unigram model with scores rounded to `digits` places and the non-special pieces sorted
+    by (score descending, piece): the same pieces always get the same ids, whatever the thread timing."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    state = json.loads(tok.to_str())
+    vocab = state["model"]["vocab"]
+    n_special = len(SPECIAL_TOKENS)
+    assert [p for p, _ in vocab[:n_special]] == SPECIAL_TOKENS, "special tokens come first"
+    rest = sorted(((p, round(score, digits)) for p, score in vocab[n_special:]), key=lambda e: (-e[1], e[0]))
+    # characters the trainer only added for coverage come last, their scores stepped by 1e-4 in the (random)
+    # order of its hash set: from the first such step on, give those scores to the characters in sorted order
+    start = next((i for i in range(len(rest) - 1) if len(rest[i][0]) == 1 and len(rest[i + 1][0]) == 1
+                  and abs(rest[i][1] - rest[i + 1][1] - 1e-4) < 1e-6), len(rest))
+    tail = [i for i in range(start, len(rest)) if len(rest[i][0]) == 1]
+    for i, piece, score in zip(tail, sorted(rest[i][0] for i in tail), sorted((rest[i][1] for i in tail), reverse=True)):
+        rest[i] = (piece, score)
+    rest = sorted(([p, score] for p, score in rest), key=lambda e: (-e[1], e[0]))
+    state["model"]["vocab"] = vocab[:n_special] + rest
+    return Tokenizer.from_str(json.dumps(state, ensure_ascii=False))
 
 
 def wrap(tok):

@@ -13,14 +13,19 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from bilingual.publishing.hub import DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, TOKENIZER_FILES
+from bilingual import layout
+from bilingual.layout import (CARD_FILE, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO,
+                              MODEL_CARD_TEMPLATE, TRAIN_RESULTS_JSON, public_name)
 from bilingual.modeling import langtags
+from bilingual.publishing.hub import TOKENIZER_FILES
 from bilingual.storage import write_text
-from bilingual.layout import MODEL_CARD_TEMPLATES
 
-TEMPLATE = MODEL_CARD_TEMPLATES / "model_card.md.j2"
+TEMPLATE = MODEL_CARD_TEMPLATE
 METRICS = (("bleu", "BLEU"), ("chrf", "chrF"), ("chrf++", "chrF++"))
 MISSING = "Not available: the run report has no {what} (the {stage} stage was skipped or failed)."
+# Below this chrF (on the dev set during training, else the best test score) a model is a pipeline smoke test,
+# not a translator: usable bn<->en systems score about 40-60 (NLLB-200 1.3B distilled: ~61 on FLORES-200 bn->en).
+SMOKE_TEST_CHRF = 30.0
 
 
 class CardError(ValueError):
@@ -54,6 +59,8 @@ def clean_report(report) -> dict:
     report = _dict(report)
     out = {k: report.get(k) if isinstance(report.get(k), str) else None
            for k in ("run_dir", "started_at", "finished_at", "license")}
+    if out["run_dir"]:  # the builder's own folder: only its name is public
+        out["run_dir"] = public_name(out["run_dir"])
     out["versions"] = {str(k): str(v) for k, v in _dict(report.get("versions")).items()}
     out["sources"] = _dicts(report.get("sources"))
     corpus = _dict(report.get("corpus"))
@@ -79,16 +86,42 @@ def clean_report(report) -> dict:
     return out
 
 
-def load_report(path) -> dict:
+def _read_json(path: Path, what: str, hint: str) -> dict:
     path = Path(path)
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CardError(f"{path}: no such report file (run scripts/run_pipeline.py first)") from None
+        raise CardError(f"{path}: no such {what} ({hint})") from None
+    except UnicodeDecodeError as err:
+        raise CardError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise CardError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(report, dict):
-        raise CardError(f"{path}: the report must be a JSON object")
+    if not isinstance(data, dict):
+        raise CardError(f"{path}: the {what} must be a JSON object")
+    return data
+
+
+def load_report(path) -> dict:
+    return _read_json(path, "report file", "run `bilingual run` first, or give --training/--evaluation")
+
+
+def assemble_report(training_dir=None, evaluation_files=(), test_set: Optional[str] = None) -> dict:
+    """A report for the step-by-step route (build → train → evaluate → card): the training folder's
+    `train_results.json` becomes the "training" section and each `bilingual evaluate` output JSON adds its
+    directions to "evaluation" — the same sections `bilingual run` writes, read as those stages wrote them."""
+    report: dict = {}
+    if training_dir is not None:
+        path = Path(training_dir) / TRAIN_RESULTS_JSON
+        report["training"] = _read_json(path, "training summary",
+                                        "give the folder `bilingual train` wrote, which holds it")
+    for file in evaluation_files:
+        for direction, scores in _read_json(file, "evaluation file", "run `bilingual evaluate` first").items():
+            if not isinstance(scores, dict) or "-" not in direction:
+                raise CardError(f"{file}: {direction!r} is not a direction's scores (expected the JSON "
+                                "`bilingual evaluate` writes: {\"bn-en\": {...}, \"en-bn\": {...}})")
+            if test_set and not scores.get("test_set"):
+                scores["test_set"] = test_set
+            report.setdefault("evaluation", {})[direction] = scores
     return report
 
 
@@ -152,16 +185,32 @@ UNNAMED_TEST_SET = "test set not named in the run report"
 
 
 def test_set_name(scores: dict) -> str:
-    """The evaluation entry's own name for its test data ('test_set' or 'dataset'), never a guess."""
+    """The evaluation entry's own name for its test data ('test_set' or 'dataset'), never a guess; a file path
+    is shown without the builder's folders."""
     name = scores.get("test_set") or scores.get("dataset")
-    return str(name) if name else UNNAMED_TEST_SET
+    return ", ".join(public_name(part.strip()) for part in str(name).split(",")) if name else UNNAMED_TEST_SET
+
+
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def test_set_id(scores: dict, dataset_repo: str) -> str:
-    """model-index dataset.type: the test set's Hub id when the report gives one that looks like an id, else
-    the training dataset's repo (whose held-out split it is by default)."""
-    name = scores.get("test_set_id") or scores.get("test_set")
-    return str(name) if isinstance(name, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", name) else dataset_repo
+    """model-index dataset.type: the test set's Hub id when the report gives one; the training dataset's repo
+    only when the scores say they are on its held-out split; else a slug of the test set's name."""
+    for name in (scores.get("test_set_id"), scores.get("test_set")):
+        if isinstance(name, str) and _HUB_ID.fullmatch(name):
+            return name
+    if scores.get("dataset_config"):
+        return dataset_repo
+    return re.sub(r"[^a-z0-9]+", "-", test_set_name(scores).lower()).strip("-") or "unnamed"
+
+
+def test_set_config(scores: dict, dataset_id: str, dataset_repo: str) -> Optional[str]:
+    """model-index dataset.config: only one the dataset really has — the published dataset's `default` config
+    (train/validation/test) when the scores are on it, or the config the evaluation entry names."""
+    if scores.get("dataset_config"):
+        return str(scores["dataset_config"])
+    return DEFAULT_DATASET_CONFIG if dataset_id == dataset_repo else None
 
 
 def eval_results(report: dict, dataset_repo: str) -> list:
@@ -173,6 +222,7 @@ def eval_results(report: dict, dataset_repo: str) -> list:
         if not isinstance(scores, dict):
             continue
         src, _, tgt = direction.partition("-")
+        dataset_id = test_set_id(scores, dataset_repo)
         for key, name in METRICS:
             value = _num(scores.get(key))
             if value is None:
@@ -180,8 +230,9 @@ def eval_results(report: dict, dataset_repo: str) -> list:
             sig = _get(scores, "signatures", key)
             results.append(EvalResult(
                 task_type="translation", task_name=f"Translation {direction}",
-                dataset_type=test_set_id(scores, dataset_repo), dataset_name=f"{test_set_name(scores)} ({src}→{tgt})",
-                dataset_config=direction, dataset_split=str(scores.get("split") or "test"),
+                dataset_type=dataset_id, dataset_name=f"{test_set_name(scores)} ({src}→{tgt})",
+                dataset_config=test_set_config(scores, dataset_id, dataset_repo),
+                dataset_split=str(scores.get("split") or "test"),
                 metric_type=key, metric_name=f"{name} (sacreBLEU)", metric_value=round(float(value), 2),
                 metric_args={"signature": sig} if sig else None,
             ))
@@ -208,13 +259,34 @@ def _training(report: dict) -> Optional[dict]:
     evals = [h for h in history if any(k.startswith("eval_") for k in h)]
     return {
         "preset": tr.get("preset"), "model_type": tr.get("model_type"), "parameters": tr.get("parameters"),
-        "hyperparameters": tr.get("hyperparameters") or {}, "best_checkpoint": tr.get("best_checkpoint"),
+        "hyperparameters": {k: public_name(v) if isinstance(v, str) and Path(v).is_absolute() else v
+                            for k, v in (tr.get("hyperparameters") or {}).items()},  # a local starting checkpoint
+        "best_checkpoint": Path(str(tr["best_checkpoint"])).name if tr.get("best_checkpoint") else None,
         "best_metric": tr.get("best_metric"), "tokens_per_second": tr.get("tokens_per_second"),
         "steps": max((h["step"] for h in history if _num(h.get("step")) is not None), default=None),
         "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None,
         "evals": [{k: h[k] for k in ("step", "epoch", "eval_loss", "eval_bleu", "eval_chrf") if k in h}
                   for h in evals][-5:],
     }
+
+
+def quality(report: dict) -> Optional[dict]:
+    """The chrF that says whether this model translates: the best dev-set chrF of training (what checkpoint
+    selection used), else the best test-set chrF; with `smoke_test` when it is below SMOKE_TEST_CHRF.
+    None when the report has no chrF at all (the card then claims nothing)."""
+    history = _get(report, "training", "log_history", default=[]) or []
+    dev = [h["eval_chrf"] for h in history if _num(h.get("eval_chrf")) is not None]
+    if dev:
+        value, where = max(dev), "dev set, during training"
+    else:
+        test = {d: sc["chrf"] for d, sc in (_get(report, "evaluation") or {}).items()
+                if isinstance(sc, dict) and _num(sc.get("chrf")) is not None}
+        if not test:
+            return None
+        direction = max(test, key=test.get)
+        value, where = test[direction], f"test set, {direction}"
+    return {"chrf": float(value), "where": where, "threshold": SMOKE_TEST_CHRF,
+            "smoke_test": float(value) < SMOKE_TEST_CHRF}
 
 
 def _funnel(report: dict) -> list[dict]:
@@ -254,9 +326,12 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
     licence_id, licence_note = _licence(report, license)
     model_type = config.get("model_type")
     counted = count_parameters(model_dir)
+    verdict = quality(report)
     tags = ["translation", "bilingual", "bn", "en"] + ([model_type] if model_type else [])
-    if (model_dir / "onnx" / "encoder_model.onnx").exists():
+    if (model_dir / layout.ONNX_DIR / layout.ONNX_MARKER).exists():
         tags.append("onnx")
+    if verdict and verdict["smoke_test"]:
+        tags.append("smoke-test")
     data = ModelCardData(
         language=["bn", "en"], license=licence_id, datasets=[dataset_repo], metrics=["bleu", "chrf"],
         tags=tags, pipeline_tag="translation", library_name="transformers",
@@ -264,18 +339,19 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
         **({"license_name": "see-training-data-licences"} if licence_id == "other" else {}),
     )
     export = report["export"]
-    has_onnx_dir = (model_dir / "onnx").is_dir()
+    has_onnx_dir = (model_dir / layout.ONNX_DIR / layout.ONNX_MARKER).is_file()
     context = {
         "model_repo": model_repo, "dataset_repo": dataset_repo, "model_type": model_type,
         "architecture": architecture_rows(config),
         "parameters_report": _get(report, "training", "parameters"), "parameters_counted": counted,
-        "training": _training(report), "sources": report["sources"], "corpus": report["corpus"] or None,
+        "training": _training(report), "quality": verdict, "sources": report["sources"], "corpus": report["corpus"] or None,
         "funnel": _funnel(report), "evaluation": _eval_rows(report),
         "tokenizer": _tokenizer_info(model_dir), "tokenizer_report": _get(report, "tokenizer"),
         "tags": langtags.TARGET_TAGS, "mbart_codes": langtags.MBART_CODES,
         "parity": _parity(export),
-        "has_onnx_dir": has_onnx_dir, "has_onnx_int8": (model_dir / "onnx-int8" / "encoder_model.onnx").is_file(),
-        "has_ctranslate2": (model_dir / "ctranslate2" / "model.bin").is_file(),
+        "has_onnx_dir": has_onnx_dir,
+        "has_onnx_int8": (model_dir / layout.ONNX_INT8_DIR / layout.ONNX_MARKER).is_file(),
+        "has_ctranslate2": (model_dir / layout.CTRANSLATE2_DIR / layout.CTRANSLATE2_MARKER).is_file(),
         "bn_bleu_13a": any("tok:13a" in sc["signatures"].get("bleu", "") for d, sc in report["evaluation"].items()
                            if d.endswith("-bn")), "licence": licence_id, "licence_note": licence_note,
         "versions": report["versions"],
@@ -327,4 +403,4 @@ def write_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
                      model_repo: str = DEFAULT_MODEL_REPO, license: Optional[str] = None) -> Path:
     """Generate the card and write `model_dir/README.md` atomically; returns its path."""
     card = build_model_card(model_dir, report, dataset_repo=dataset_repo, model_repo=model_repo, license=license)
-    return write_text(Path(model_dir) / "README.md", str(card))
+    return write_text(Path(model_dir) / CARD_FILE, str(card))

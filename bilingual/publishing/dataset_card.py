@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from bilingual.layout import (CARD_FILE, DATA_DIR, DATASET_CARD_TEMPLATE, DEFAULT_DATASET_CONFIG, DOCUMENTS_DIR,
+                              EVAL_OVERLAP_STEP, REJECTS_DIR, REJECTS_GLOB, SPLITS, public_name, split_glob)
 from bilingual.storage import write_text
-from bilingual.layout import MODEL_CARD_TEMPLATES
 
-TEMPLATE = MODEL_CARD_TEMPLATES / "dataset_card.md.j2"
+TEMPLATE = DATASET_CARD_TEMPLATE
 
 _LICENSES = [  # (pattern on our free-text licence, Hub licence id)
     (r"cc0|public domain", "cc0-1.0"),
@@ -42,14 +43,15 @@ def size_category(n: int) -> str:
 
 
 def card_configs(output_dir: Path, stats: dict) -> list[dict]:
-    configs = [{"config_name": "default", "default": True,
-                "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in ("train", "validation", "test")
-                               if list((output_dir / "data").glob(f"{s}-*.parquet"))]}]
+    configs = [{"config_name": DEFAULT_DATASET_CONFIG, "default": True,
+                "data_files": [{"split": s, "path": f"{DATA_DIR}/{split_glob(s)}"} for s in SPLITS
+                               if list((output_dir / DATA_DIR).glob(split_glob(s)))]}]
     for lang in sorted(stats.get("documents") or {}):
         configs.append({"config_name": f"documents_{lang}",
-                        "data_files": [{"split": "train", "path": f"documents/{lang}/train-*.parquet"}]})
-    if list((output_dir / "rejects").glob("rejects-*.parquet")):
-        configs.append({"config_name": "rejects", "data_files": [{"split": "train", "path": "rejects/rejects-*.parquet"}]})
+                        "data_files": [{"split": "train", "path": f"{DOCUMENTS_DIR}/{lang}/{split_glob('train')}"}]})
+    if list((output_dir / REJECTS_DIR).glob(REJECTS_GLOB)):
+        configs.append({"config_name": "rejects",
+                        "data_files": [{"split": "train", "path": f"{REJECTS_DIR}/{REJECTS_GLOB}"}]})
     return configs
 
 
@@ -63,8 +65,8 @@ def dataset_info_yaml(output_dir: Path) -> list[dict]:
     from datasets import DatasetInfo, Features, SplitDict, SplitInfo
 
     splits, features, total = SplitDict(), None, 0
-    for s in ("train", "validation", "test"):
-        files = sorted((output_dir / "data").glob(f"{s}-*.parquet"))
+    for s in SPLITS:
+        files = sorted((output_dir / DATA_DIR).glob(split_glob(s)))
         if not files:
             continue
         n = sum(pq.read_metadata(f).num_rows for f in files)
@@ -92,10 +94,13 @@ def make_dataset_card(output_dir: Path, stats: dict, pretty_name: str = "bilingu
         dataset_info=dataset_info_yaml(output_dir),
     )
     funnel = [dict(r, share=(r["kept"] / stats["in"] if stats.get("in") else 0.0)) for r in stats.get("steps", [])]
+    overlap = sum(int(r.get("dropped") or 0) for r in stats.get("steps", []) if r.get("step") == EVAL_OVERLAP_STEP)
+    eval_sets = [", ".join(public_name(part) for part in str(spec).split(",")) for spec in stats.get("eval_sets") or []]
     return DatasetCard.from_template(data, template_path=str(TEMPLATE), stats=stats, funnel=funnel, sources=sources,
+                                     eval_sets=eval_sets, eval_overlap=overlap,
                                      pretty_name=pretty_name, licenses_by_source={s["source"]: s.get("license") for s in sources})
 
 
 def write_dataset_card(output_dir: Path, stats: dict, **kw) -> Path:
     card = make_dataset_card(Path(output_dir), stats, **kw)
-    return write_text(Path(output_dir) / "README.md", str(card))
+    return write_text(Path(output_dir) / CARD_FILE, str(card))

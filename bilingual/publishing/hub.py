@@ -20,18 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-DEFAULT_DATASET_REPO = "org/bilingual"
-DEFAULT_MODEL_REPO = "org/bilingual-mt"
+from bilingual.storage import current_umask
+
+from bilingual import layout
+from bilingual.layout import (CARD_FILE, CTRANSLATE2_DIR, CTRANSLATE2_MARKER, DEFAULT_DATASET_REPO,
+                              DEFAULT_MODEL_REPO, EVAL_OVERLAP_STEP, ONNX_DIR, ONNX_INT8_DIR, ONNX_MARKER)
+
 COMMIT_ATTEMPTS = 4
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "vocab.json", "vocab.txt", "merges.txt", "source.spm", "target.spm", "spiece.model",
                    "sentencepiece.bpe.model", "chat_template.jinja")
-MODEL_ROOT_FILES = ("config.json", "generation_config.json", "README.md", "model.safetensors.index.json",
+MODEL_ROOT_FILES = ("config.json", "generation_config.json", CARD_FILE, "model.safetensors.index.json",
                     "pytorch_model.bin.index.json")
-ONNX_INT8_DIR = "onnx-int8"
 ONNX_SUFFIXES = (".onnx", ".onnx_data", ".json", ".txt", ".model", ".spm", ".jinja")
-CTRANSLATE2_DIR = "ctranslate2"
 CTRANSLATE2_SUFFIXES = (".bin", ".json", ".txt", ".model", ".spm", ".jinja")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -65,12 +67,16 @@ def _visible(path: Path, root: Path) -> bool:
     return not any(p.startswith(".") for p in parts) and not path.name.endswith(".tmp")
 
 
-def dataset_files(dataset_dir) -> list[tuple[Path, str]]:
-    """The dataset card and every Parquet shard, at the same relative paths (what `load_dataset` reads)."""
+def dataset_files(dataset_dir, staging: Optional[Path] = None) -> list[tuple[Path, str]]:
+    """The dataset card and every Parquet shard, at the same relative paths (what `load_dataset` reads).
+
+    Rejects of the eval-overlap step are pairs that overlap public test sets: publishing them would hand the
+    test data back to anyone training on the dataset, so reject shards holding any are rewritten without them
+    into `staging` (a folder the caller owns) and that copy is published instead."""
     root = Path(dataset_dir)
     if not root.is_dir():
         raise PublishError(f"dataset folder {root} does not exist")
-    card = root / "README.md"
+    card = root / CARD_FILE
     if not card.is_file():
         raise PublishError(f"dataset folder {root} has no README.md card: build the dataset card "
                            "(bilingual.publishing.dataset_card, run by the corpus build) before publishing")
@@ -78,7 +84,34 @@ def dataset_files(dataset_dir) -> list[tuple[Path, str]]:
     shards = [p for p in sorted(root.rglob("*.parquet")) if p.is_file() and _visible(p, root)]
     if not shards:
         raise PublishError(f"dataset folder {root} has no Parquet shards (*.parquet): build the corpus first")
-    return [(card, "README.md")] + [(p, p.relative_to(root).as_posix()) for p in shards]
+    files = [(card, CARD_FILE)]
+    for shard in shards:
+        rel = shard.relative_to(root).as_posix()
+        if rel.startswith(f"{layout.REJECTS_DIR}/"):
+            shard = _without_eval_overlap(shard, staging / rel if staging is not None else None)
+        files.append((shard, rel))
+    return files
+
+
+def _without_eval_overlap(shard: Path, copy: Optional[Path]) -> Path:
+    """`shard` itself when none of its rows was rejected for overlapping a test set, else a copy without them."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        if "reject_step" not in pq.read_schema(shard).names:
+            return shard
+        table = pq.read_table(shard)
+    except Exception as err:  # pyarrow raises ArrowInvalid/OSError for a torn shard
+        raise PublishError(f"{shard}: not a readable Parquet file ({type(err).__name__}): rebuild the dataset") from None
+    overlap = pc.fill_null(pc.equal(table["reject_step"], EVAL_OVERLAP_STEP), False)
+    if not pc.any(overlap).as_py():
+        return shard
+    if copy is None:
+        raise PublishError(f"{shard} holds pairs rejected for overlapping the test sets; they are never published")
+    from bilingual.storage import write_table
+
+    return write_table(copy, table.filter(pc.invert(overlap)))
 
 
 def tokenizer_files(model_dir) -> list[tuple[Path, str]]:
@@ -92,10 +125,10 @@ def tokenizer_files(model_dir) -> list[tuple[Path, str]]:
     return found
 
 
-def model_files(model_dir, onnx: bool = True) -> list[tuple[Path, str]]:
-    """config, generation config, card and weights at the root, plus `onnx/` (and `onnx-int8/` if present) when
-    asked, and `ctranslate2/` if present; never checkpoints, optimizer states, training arguments or other stray
-    files."""
+def model_files(model_dir, onnx: Optional[bool] = True) -> list[tuple[Path, str]]:
+    """config, generation config, card and weights at the root, plus `onnx/` (and `onnx-int8/` if present) —
+    required with onnx=True, when exported with onnx=None, never with onnx=False — and `ctranslate2/` if present;
+    never checkpoints, optimizer states, training arguments or other stray files."""
     root = Path(model_dir)
     if not root.is_dir():
         raise PublishError(f"model folder {root} does not exist")
@@ -104,22 +137,22 @@ def model_files(model_dir, onnx: bool = True) -> list[tuple[Path, str]]:
     weights = sorted(root.glob("*.safetensors")) or sorted(root.glob("pytorch_model*.bin"))
     if not weights:
         raise PublishError(f"model folder {root} has no weights (*.safetensors or pytorch_model.bin)")
-    if not (root / "README.md").is_file():
-        raise PublishError(f"model folder {root} has no README.md model card: run scripts/card.py --model {root} "
-                           "--report <run>/report.json first")
-    _check_card(root / "README.md", "model")
+    if not (root / CARD_FILE).is_file():
+        raise PublishError(f"model folder {root} has no README.md model card: run `bilingual card --model {root}` "
+                           "first (with --report RUN/report.json, or --evaluation EVALUATION.json)")
+    _check_card(root / CARD_FILE, "model")
     files = [(root / n, n) for n in MODEL_ROOT_FILES if (root / n).is_file()]
     files += [(p, p.name) for p in weights]
-    if onnx:
-        onnx_dir = root / "onnx"
-        if not (onnx_dir / "encoder_model.onnx").is_file():
-            raise PublishError(f"{onnx_dir} has no encoder_model.onnx: run scripts/export_onnx.py first, "
-                               "or publish without ONNX (--no-onnx)")
-        # onnx/ always; onnx-int8/ (the serving stage's parity-checked dynamic int8 export) when it exists
-        for sub in [onnx_dir] + [d for d in [root / ONNX_INT8_DIR] if (d / "encoder_model.onnx").is_file()]:
+    onnx_dir = root / ONNX_DIR
+    if onnx and not (onnx_dir / ONNX_MARKER).is_file():
+        raise PublishError(f"{onnx_dir} has no {ONNX_MARKER}: run `bilingual export {root}` first, "
+                           "or publish without ONNX (--no-onnx)")
+    if onnx is not False and (onnx_dir / ONNX_MARKER).is_file():
+        # onnx/; onnx-int8/ (the serving stage's parity-checked dynamic int8 export) when it exists
+        for sub in [onnx_dir] + [d for d in [root / ONNX_INT8_DIR] if (d / ONNX_MARKER).is_file()]:
             files += _subfolder_files(sub, root, ONNX_SUFFIXES)
     ct2 = root / CTRANSLATE2_DIR
-    if (ct2 / "model.bin").is_file():  # the second serving artifact, when `bilingual export --ctranslate2` made it
+    if (ct2 / CTRANSLATE2_MARKER).is_file():  # the second serving artifact, when `bilingual export --ctranslate2` made it
         files += _subfolder_files(ct2, root, CTRANSLATE2_SUFFIXES)
     return files
 
@@ -149,21 +182,26 @@ def check_version(version: str) -> str:
 
 
 def plan(dataset_dir=None, model_dir=None, dataset_repo: str = DEFAULT_DATASET_REPO,
-         model_repo: str = DEFAULT_MODEL_REPO, version: str = "v0", onnx: bool = True) -> list[Artifact]:
-    """The commits a publish makes, with their files; all pre-flight checks happen here."""
+         model_repo: str = DEFAULT_MODEL_REPO, version: str = "v0", onnx: Optional[bool] = True,
+         staging: Optional[Path] = None) -> list[Artifact]:
+    """The commits a publish makes, with their files; all pre-flight checks happen here. `staging` is a folder
+    for files that are published in a changed form (reject shards without test-set overlaps)."""
     check_version(version)
     if dataset_dir is None and model_dir is None:
-        raise PublishError("nothing to publish: give a dataset folder, a model folder or both")
+        raise PublishError("nothing to publish: give --dataset DIR (a built dataset folder), --model DIR "
+                           "(a trained model folder with its card) or both")
     artifacts = []
     if dataset_dir is not None:
-        artifacts.append(Artifact("dataset", dataset_repo, "dataset", "dataset",
-                                  f"Upload dataset {version}", dataset_files(dataset_dir)))
+        artifacts.append(Artifact("dataset", dataset_repo, "dataset", layout.DATASET_DIR,
+                                  f"Upload dataset {version}", dataset_files(dataset_dir, staging)))
     if model_dir is not None:
         tok = tokenizer_files(model_dir)
         model = model_files(model_dir, onnx=onnx)
-        artifacts.append(Artifact("tokenizer", model_repo, "model", "model", f"Upload tokenizer ({version})", tok))
-        artifacts.append(Artifact("model", model_repo, "model", "model",
-                                  f"Upload model{' and ONNX export' if onnx else ''} ({version})", model))
+        with_onnx = any(rel.startswith(f"{ONNX_DIR}/") for _, rel in model)
+        artifacts.append(Artifact("tokenizer", model_repo, "model", layout.MODEL_DIR,
+                                  f"Upload tokenizer ({version})", tok))
+        artifacts.append(Artifact("model", model_repo, "model", layout.MODEL_DIR,
+                                  f"Upload model{' and ONNX export' if with_onnx else ''} ({version})", model))
     return artifacts
 
 
@@ -172,10 +210,10 @@ def card_warnings(artifacts: list[Artifact]) -> list[str]:
     out = []
     for art in artifacts:
         for src, rel in art.files:
-            if art.name == "model" and rel == "README.md":
+            if art.name == "model" and rel == CARD_FILE:
                 if f'from_pretrained("{art.repo_id}"' not in src.read_text(encoding="utf-8"):
                     out.append(f"{src} does not show loading from {art.repo_id}: regenerate it with "
-                               f"scripts/card.py --model {src.parent} --model-repo {art.repo_id}")
+                               f"`bilingual card --model {src.parent} --model-repo {art.repo_id}`")
     return out
 
 
@@ -189,6 +227,7 @@ def write_tree(artifacts: list[Artifact], out_dir) -> Path:
     for subdir in dict.fromkeys(a.subdir for a in artifacts):
         tmp = Path(tempfile.mkdtemp(prefix=f".{subdir}.", suffix=".tmp", dir=out_dir))
         try:
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: others could not read the tree
             for art in (a for a in artifacts if a.subdir == subdir):
                 for src, rel in art.files:
                     dst = tmp / rel
@@ -335,7 +374,7 @@ def upload(artifacts: list[Artifact], version: str, token: Optional[str] = None,
 
 
 def publish(dataset_dir, model_dir, dataset_repo: str = DEFAULT_DATASET_REPO, model_repo: str = DEFAULT_MODEL_REPO,
-            version: str = "v0", dry_run_dir=None, token: Optional[str] = None, onnx: bool = True,
+            version: str = "v0", dry_run_dir=None, token: Optional[str] = None, onnx: Optional[bool] = True,
             private: Optional[bool] = None, progress=None) -> dict:
     """Publish the dataset folder (Parquet + card), the tokenizer and the model (+ onnx/) to the Hub, or write
     the exact upload tree under `dry_run_dir` (`dataset/`, `model/`) when given. Either folder may be None."""
@@ -345,7 +384,12 @@ def publish(dataset_dir, model_dir, dataset_repo: str = DEFAULT_DATASET_REPO, mo
             if src is not None and (out == Path(src).resolve() or Path(src).resolve() in out.parents):
                 raise PublishError(f"dry-run folder {dry_run_dir} is inside {src}: choose a folder outside the "
                                    "folders being published")
-    artifacts = plan(dataset_dir, model_dir, dataset_repo, model_repo, version, onnx=onnx)
+    with tempfile.TemporaryDirectory(prefix="bilingual-publish-") as staging:
+        artifacts = plan(dataset_dir, model_dir, dataset_repo, model_repo, version, onnx=onnx, staging=Path(staging))
+        return _publish(artifacts, version, dry_run_dir, token, private, progress)
+
+
+def _publish(artifacts: list[Artifact], version: str, dry_run_dir, token, private, progress) -> dict:
     summary = {"version": version, "dry_run": dry_run_dir is not None,
                "plan": [{"name": a.name, "repo_id": a.repo_id, "repo_type": a.repo_type, "files": len(a.files),
                          "bytes": a.nbytes, "paths": [rel for _, rel in a.files]} for a in artifacts],

@@ -1,25 +1,30 @@
-"""Exact and near-duplicate removal, and removal of evaluation-set overlap.
+"""Exact and near-duplicate removal at corpus scale.
 
-Dedup needs global state, so each step splits in two: a row-local part (in the fused `map` pass,
-any `num_proc`) computes a 64-bit key or a MinHash signature per row; the main process then
-decides over that column with numpy, in row order, so the FIRST occurrence is always kept and the
-result does not depend on `num_proc`. Memory: 8 bytes per row per key, plus the LSH band tables.
+Each step splits in two. A row-local part runs in the map pass (any `num_proc`, any chunk size):
+a 64-bit key or a MinHash signature per row. A global `decide` then runs once over the whole input,
+reading that column back one chunk at a time and spilling to disk, so memory is set by the
+partition size, not by the input: exact keys are hash-partitioned into files and each partition
+is sorted; near-duplicate band keys are hash-partitioned, candidate pairs come from equal band keys
+within a partition, are verified against the signatures (a memory-mapped file), and resolved in
+row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
+shares a band with it and its estimated Jaccard is >= threshold.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from pydantic import Field
 from datasets import Sequence, Value
 
 from bilingual.schema import normalize_key
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import Fraction, PositiveInt, StepParams, register
 
 KEYS = ("pair", "bn", "en")
 
@@ -46,23 +51,66 @@ def _exact_outputs(p: ExactDedupParams):
     return {f"_h_{k}": "int64" for k in p.keys}
 
 
-def _exact_decide(table: pa.Table, alive: np.ndarray, p: ExactDedupParams, ctx):
+PART_BYTES = 32 << 20  # one spill partition is sorted in memory: ~32 MB of (key, row) records
+MAX_PARTS = 256
+_REC = np.dtype([("k", "<u8"), ("r", "<i8")])
+
+
+class _Partitions:
+    """(key, row) records hash-partitioned into files under `folder`; iterate to get each
+    partition as one array (sorted by key, then row)."""
+
+    def __init__(self, folder: Path, expected_records: int):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.n = int(min(MAX_PARTS, max(1, -(-expected_records * _REC.itemsize // PART_BYTES))))
+        self.files = [open(self.folder / f"part-{i:04d}.bin", "wb") for i in range(self.n)]
+
+    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        rec = np.empty(len(keys), dtype=_REC)
+        rec["k"], rec["r"] = keys, rows
+        part = ((keys >> np.uint64(40)) % np.uint64(self.n)).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.n + 1))
+        for i in range(self.n):
+            if bounds[i + 1] > bounds[i]:
+                rec[order[bounds[i]:bounds[i + 1]]].tofile(self.files[i])
+
+    def __iter__(self):
+        for f in self.files:
+            f.close()
+        for i in range(self.n):
+            path = self.folder / f"part-{i:04d}.bin"
+            rec = np.fromfile(path, dtype=_REC)
+            path.unlink()
+            yield rec[np.lexsort((rec["r"], rec["k"]))]
+
+
+def _rows(offset: int, n: int) -> np.ndarray:
+    return np.arange(offset, offset + n, dtype=np.int64)
+
+
+def _exact_decide(data, alive: np.ndarray, p: ExactDedupParams, ctx):
+    """Keep-first per key, by hash partitions on disk: in each sorted partition the first row of a
+    run of equal keys stays, the others are duplicates."""
     codes = np.zeros(len(alive), dtype=np.int8)
     live = alive.copy()
     for i, k in enumerate(p.keys, start=1):
-        # dead rows hold null: fill with 0 so the column stays int64 (nulls would turn it to float)
-        h = pc.fill_null(table.column(f"_h_{k}"), 0).to_numpy(zero_copy_only=False)
-        idx = np.flatnonzero(live)
-        _, first = np.unique(h[idx], return_index=True)
-        keep = np.zeros(len(idx), dtype=bool)
-        keep[first] = True
-        seen = ctx.state.get(f"seen_{k}")  # keys kept by earlier chunks of the same run
-        if seen is not None and len(seen):
-            keep &= ~np.isin(h[idx], seen)
-        dup = idx[~keep]
-        codes[dup] = i
-        live[dup] = False
-        ctx.state[f"seen_{k}"] = h[idx[keep]] if seen is None else np.union1d(seen, h[idx[keep]])
+        parts = _Partitions(data.work_dir / f"exact-{k}", int(live.sum()))
+        for offset, col in data.iter_column(f"_h_{k}"):
+            # dead rows hold null: fill with 0 so the column stays int64 (nulls would turn it to float)
+            h = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.uint64)
+            rows = _rows(offset, len(h))
+            sel = live[rows]
+            parts.add(h[sel], rows[sel])
+        for rec in parts:
+            if len(rec) < 2:
+                continue
+            first = np.ones(len(rec), dtype=bool)
+            first[1:] = rec["k"][1:] != rec["k"][:-1]
+            dup = rec["r"][~first]
+            codes[dup] = i
+            live[dup] = False
     return codes, [f"duplicate_{k}" for k in p.keys]
 
 
@@ -77,12 +125,12 @@ def exact_dedup_step(batch, p: ExactDedupParams, ctx):
 # ---------------------------------------------------------------- MinHash LSH
 
 class NearDedupParams(StepParams):
-    threshold: float = 0.8  # estimated Jaccard similarity at or above which a later row is a near-duplicate
-    num_perm: int = 64
-    ngram: int = 5  # character shingles on the normalized text
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8  # estimated Jaccard similarity at or above which a later row is a near-duplicate
+    num_perm: Annotated[int, Field(ge=1, le=1024)] = 64
+    ngram: PositiveInt = 5  # character shingles on the normalized text
     field: Literal["pair", "bn", "en"] = "pair"
-    seed: int = 1
-    recall_weight: float = 0.9  # LSH banding: weight of missed pairs vs extra candidates (candidates are verified)
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 1
+    recall_weight: Fraction = 0.9  # LSH banding: weight of missed pairs vs extra candidates (candidates are verified)
 
 
 @functools.lru_cache(maxsize=8)
@@ -166,46 +214,86 @@ def _near_outputs(p: NearDedupParams):
     return {"_minhash": Sequence(Value("uint32"), length=p.num_perm)}
 
 
-def _near_decide(table: pa.Table, alive: np.ndarray, p: NearDedupParams, ctx):
-    """Keep-first over LSH buckets: a row is dropped when a KEPT earlier row in one of its buckets
-    has estimated Jaccard >= threshold."""
-    bands, rows = lsh_params(p.threshold, p.num_perm, p.recall_weight)
-    codes = np.zeros(len(alive), dtype=np.int8)
-    # LSH tables and kept signatures persist across chunks of one run (they grow with KEPT rows)
-    state = ctx.state.setdefault("near_dedup", {"tables": [dict() for _ in range(bands)], "sigs": {}, "base": 0})
-    tables, kept_sigs, base = state["tables"], state["sigs"], state["base"]
-    col = table.column("_minhash")
-    offset = 0
+_FNV = np.uint64(0x100000001B3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads band hashes over all 64 bits (partitions use the high bits)."""
+    with np.errstate(over="ignore"):
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) 64-bit keys: equal iff (up to a 2^-64 collision) the band's `rows` values are equal."""
+    out = np.empty((len(sigs), bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for b in range(bands):
+            h = np.full(len(sigs), np.uint64(b + 1) * _GOLDEN, dtype=np.uint64)
+            for c in range(b * rows, (b + 1) * rows):
+                h = (h ^ sigs[:, c].astype(np.uint64)) * _FNV
+            out[:, b] = _mix(h)
+    return out
+
+
+def _signature_chunks(col: pa.ChunkedArray, num_perm: int):
     for chunk in col.chunks:
         # .values keeps a slot for null (dead) rows, unlike .flatten(), so row i stays row i
-        vals = chunk.values.slice(chunk.offset * p.num_perm, len(chunk) * p.num_perm)
-        sigs = vals.to_numpy(zero_copy_only=False).reshape(-1, p.num_perm)
-        for j in range(len(sigs)):
-            i = offset + j
-            gi = base + i  # row number over the whole run
-            if not alive[i]:
-                continue
-            sig = sigs[j]
-            keys = [sig[k * rows:(k + 1) * rows].tobytes() for k in range(bands)]
-            dup = False
-            for t, key in zip(tables, keys):
-                cands = t.get(key)
-                if cands is None:
-                    continue
-                for c in cands:
-                    if np.count_nonzero(kept_sigs[c] == sig) >= p.threshold * p.num_perm:
-                        dup = True
-                        break
-                if dup:
-                    break
-            if dup:
-                codes[i] = 1
-                continue
-            kept_sigs[gi] = sig.copy()
-            for t, key in zip(tables, keys):
-                t.setdefault(key, []).append(gi)
-        offset += len(sigs)
-    state["base"] = base + len(alive)
+        vals = chunk.values.slice(chunk.offset * num_perm, len(chunk) * num_perm)
+        vals = pc.fill_null(vals, 0) if vals.null_count else vals
+        yield vals.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False).reshape(-1, num_perm)
+
+
+def _near_decide(data, alive: np.ndarray, p: NearDedupParams, ctx):
+    """Signatures to a file, band keys hash-partitioned on disk, candidate pairs from equal keys,
+    verified, then resolved in row order (a later row drops when a kept earlier row matches)."""
+    bands, rows = lsh_params(p.threshold, p.num_perm, p.recall_weight)
+    n = len(alive)
+    codes = np.zeros(n, dtype=np.int8)
+    work = Path(data.work_dir) / "near"
+    work.mkdir(parents=True, exist_ok=True)
+    sig_path = work / "signatures.u32"
+    parts = _Partitions(work / "bands", int(alive.sum()) * bands)
+    with open(sig_path, "wb") as sig_file:
+        for offset, col in data.iter_column("_minhash"):
+            for sigs in _signature_chunks(col, p.num_perm):
+                sigs.tofile(sig_file)
+                r = _rows(offset, len(sigs))
+                sel = alive[r]
+                parts.add(band_keys(sigs[sel], bands, rows).ravel(), np.repeat(r[sel], bands))
+                offset += len(sigs)
+    firsts, seconds = [], []
+    for rec in parts:
+        if len(rec) < 2:
+            continue
+        start = np.flatnonzero(np.r_[True, rec["k"][1:] != rec["k"][:-1]])
+        size = np.diff(np.r_[start, len(rec)])
+        for s, g in zip(start[size > 1], size[size > 1]):
+            a, b = np.triu_indices(int(g), 1)
+            firsts.append(rec["r"][s + a])
+            seconds.append(rec["r"][s + b])
+    if not firsts:
+        return codes, ["near_duplicate"]
+    i, j = np.concatenate(firsts), np.concatenate(seconds)  # i < j: records are sorted by row
+    pair = np.unique(i * np.int64(n) + j)  # a pair sharing several bands is verified once
+    i, j = pair // n, pair % n
+    sigs = np.memmap(sig_path, dtype=np.uint32, mode="r", shape=(n, p.num_perm))
+    similar = np.zeros(len(i), dtype=bool)
+    for a in range(0, len(i), 65536):
+        sl = slice(a, a + 65536)
+        similar[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= p.threshold * p.num_perm
+    del sigs
+    i, j = i[similar], j[similar]
+    kept = alive.copy()
+    order = np.lexsort((i, j))
+    i, j = i[order], j[order]
+    starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+    for s, e in zip(starts, np.r_[starts[1:], len(j)]):
+        if kept[i[s:e]].any():
+            kept[j[s]] = False
+            codes[j[s]] = 1
     return codes, ["near_duplicate"]
 
 
@@ -214,38 +302,3 @@ def near_dedup_step(batch, p: NearDedupParams, ctx):
     """MinHash signatures (character shingles) for LSH near-duplicate removal."""
     texts = [_key_text(b, e, p.field, False) for b, e in zip(batch["bn"], batch["en"])]
     return {"_minhash": list(minhash_batch(texts, p.num_perm, p.ngram, p.seed))}
-
-
-# ---------------------------------------------------------------- evaluation overlap
-
-class EvalOverlapParams(StepParams):
-    eval_sets: list[str] = []  # files BilingualDataset can read (TSV, TMX, Parquet, JSONL, `a.bn,a.en` pairs)
-    sides: list[Literal["bn", "en"]] = ["bn", "en"]
-
-
-@functools.lru_cache(maxsize=4)
-def eval_keys(paths: tuple[str, ...]) -> dict[str, frozenset]:
-    from bilingual.corpus.dataset import read_any
-
-    keys = {"bn": set(), "en": set()}
-    for path in paths:
-        for row in read_any(path):
-            for side in ("bn", "en"):
-                if row.get(side):
-                    keys[side].add(key_hash(normalize_key(row[side])))
-    return {k: frozenset(v) for k, v in keys.items()}
-
-
-@register("eval_overlap", EvalOverlapParams)
-def eval_overlap_step(batch, p: EvalOverlapParams, ctx):
-    """Drop training pairs whose normalized bn or en side occurs in an evaluation set of the recipe."""
-    keys = eval_keys(tuple(str(x) for x in p.eval_sets))
-    reasons = []
-    for b, e in zip(batch["bn"], batch["en"]):
-        r = None
-        for side, t in (("bn", b), ("en", e)):
-            if side in p.sides and key_hash(normalize_key(t)) in keys[side]:
-                r = f"eval_overlap_{side}"
-                break
-        reasons.append(r)
-    return {"_reason": reasons}

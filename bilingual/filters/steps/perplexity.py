@@ -2,9 +2,11 @@
 
 Why our own: KenLM does not pip-install here, and a character model needs no tokenizer, handles
 Bengali conjuncts as they are written, and is small enough to ship as an .npz artifact. Trained on
-in-domain monolingual text (by default the corpus' own side after the earlier steps), it scores
+trusted monolingual text (by default the sides of the bundled trusted parallel corpora), it scores
 disfluent or garbled lines (wrong script mixes, boilerplate, broken encodings) with a high
-per-character perplexity.
+per-character perplexity. The rejection limit is learned on held-out trusted lines and stored in the
+model file, never taken as a quantile of the input: clean input passes whole, and decisions do not
+depend on how the input is chunked.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from bilingual.filters.pipeline import StepParams, register
+from bilingual.filters.base import StepParams, register
 
 BOS, EOS = 2, 3  # code points used as sentence-start padding and end symbol
 _P = np.uint64(0x100000001B3)  # odd multiplier of the rolling n-gram hash
@@ -56,6 +58,7 @@ class CharNgramLM:
         self.ctx_total: list[np.ndarray] = []
         self.ctx_types: list[np.ndarray] = []
         self.vocab = 1
+        self.limit: Optional[float] = None  # the perplexity above which a line is rejected (learned on trusted text)
 
     def fit(self, texts: Iterable[str], max_chars: int = 5_000_000) -> "CharNgramLM":
         buf, seen = [], 0
@@ -122,6 +125,8 @@ class CharNgramLM:
 
         path = Path(path)
         arrays = {"order": np.array(self.order), "vocab": np.array(self.vocab)}
+        if self.limit is not None:
+            arrays["limit"] = np.array(self.limit)
         for n in range(self.order):
             arrays.update({f"grams{n}": self.grams[n], f"counts{n}": self.counts[n], f"ctx{n}": self.ctx[n],
                            f"total{n}": self.ctx_total[n], f"types{n}": self.ctx_types[n]})
@@ -135,6 +140,7 @@ class CharNgramLM:
         with np.load(path) as z:
             lm = cls(int(z["order"]))
             lm.vocab = int(z["vocab"])
+            lm.limit = float(z["limit"]) if "limit" in z else None
             for n in range(lm.order):
                 lm.grams.append(z[f"grams{n}"])
                 lm.counts.append(z[f"counts{n}"])
@@ -146,65 +152,74 @@ class CharNgramLM:
 
 class PerplexityParams(StepParams):
     order: int = 4
-    models: dict[str, str] = {}  # {"bn": path, "en": path} of saved models; missing sides are trained
-    train_files: dict[str, list[str]] = {}  # monolingual text (one per line) or Parquet with a `text` column
+    models: dict[str, str] = {}  # {"bn": path, "en": path} of saved models (with their limits); missing sides are trained
+    train_files: dict[str, list[str]] = {}  # trusted monolingual text (one per line, or Parquet with `text`);
+    #                                         a side without files learns from the bundled trusted corpora
     max_train_chars: int = 2_000_000
-    quantile: float = 0.995  # drop lines above this quantile of the training lines' perplexity ...
-    max_ppl: dict[str, float] = {}  # ... or above a fixed perplexity per side
+    heldout_share: float = 0.1  # trusted lines kept out of training to learn the limit on
+    quantile: float = 0.995  # the limit: this quantile of the held-out trusted lines' perplexity ...
+    margin: float = 2.5  # ... times this margin (text from other domains is a little less likely, garbage far less)
+    max_ppl: dict[str, float] = {}  # a fixed limit per side instead
+    lowercase: bool = True  # headlines in capitals are not garbage
 
 
-def _train_texts(ds, alive, side: str, files: list[str]):
+def _trusted_lines(side: str, files: list[str]) -> list[str]:
+    """Trusted monolingual text: the given files, else that side of the bundled trusted parallel
+    corpora (the adequacy step's default trusted set, which excludes the evaluation sets)."""
     if files:
         from bilingual.corpus.dataset import read_text_lines
 
-        for f in files:
-            yield from read_text_lines(f, side)
-        return
-    import pyarrow as pa
-    import pyarrow.compute as pc
+        return [t for f in files for t in read_text_lines(f, side)]
+    from bilingual.filters.steps.adequacy import AdequacyParams, trusted_pairs
 
-    col = ds.data.column(side)
-    mask = pa.array(alive)
-    offset = 0
-    for chunk in col.chunks:
-        yield from pc.filter(chunk, mask[offset:offset + len(chunk)]).to_pylist()
-        offset += len(chunk)
+    return [getattr(p, side) for p in trusted_pairs(AdequacyParams())]
+
+
+def fit_with_limit(lines: list[str], p: PerplexityParams, seed: int = 13) -> tuple["CharNgramLM", float]:
+    """Train on most trusted lines; the limit is `quantile` × `margin` of the perplexity of the rest."""
+    import random
+
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, int(len(lines) * p.heldout_share))
+    held = [lines[i] for i in order[:n_held]]
+    train = [lines[i] for i in sorted(order[n_held:])]
+    if p.lowercase:
+        train, held = [t.lower() for t in train], [t.lower() for t in held]
+    lm = CharNgramLM(p.order).fit(train, p.max_train_chars)
+    limit = float(np.quantile(lm.perplexities(held), p.quantile)) * p.margin
+    return lm, limit
 
 
 def _fit(ds, alive, p: PerplexityParams, ctx):
-    """Load or train one model per side (main process), before the step's pass."""
+    """Load or train one model per side with its limit (main process), before the step's pass."""
     for side in ("bn", "en"):
         if side in p.models:
             lm, path = CharNgramLM.load(p.models[side]), p.models[side]
+            limit = lm.limit
         else:
-            lm = CharNgramLM(p.order).fit(_train_texts(ds, alive, side, p.train_files.get(side, [])),
-                                          p.max_train_chars)
+            lm, limit = fit_with_limit(_trusted_lines(side, p.train_files.get(side, [])), p)
+            lm.limit = limit
             path = None
             if ctx.artifacts_dir is not None:
                 path = str(lm.save(Path(ctx.artifacts_dir) / f"charlm-{side}.npz"))
-        ctx.state[f"charlm_{side}"] = (lm, path)
-
-
-def _decide(table, alive, p: PerplexityParams, ctx):
-    """Thresholds: fixed `max_ppl`, else the `quantile` of the alive rows' perplexity (per side)."""
-    codes = np.zeros(len(alive), dtype=np.int8)
-    for k, side in enumerate(("bn", "en"), start=1):
-        ppl = table.column(f"ppl_{side}").to_numpy(zero_copy_only=False).astype(np.float64)
-        live = alive & (codes == 0)
-        limits = ctx.state.setdefault("perplexity_limits", {})
         if side in p.max_ppl:
             limit = p.max_ppl[side]
-        elif side in limits:  # fixed by the first chunk of a chunked run
-            limit = limits[side]
-        else:
-            limit = float(np.quantile(ppl[alive], p.quantile)) if alive.any() else float("inf")
-        codes[live & (ppl > limit)] = k
-        if alive.any():
-            limits[side] = limit
-    return codes, ["high_perplexity_bn", "high_perplexity_en"]
+        if limit is None:
+            raise ValueError(f"{path}: this model has no stored perplexity limit; give max_ppl.{side} or retrain it")
+        ctx.state[f"charlm_{side}"] = (lm, path, limit)
 
 
-@register("perplexity", PerplexityParams, fit=_fit, decide=_decide, outputs={"ppl_bn": "float32", "ppl_en": "float32"})
+@register("perplexity", PerplexityParams, fit=_fit, outputs={"ppl_bn": "float32", "ppl_en": "float32"})
 def perplexity_step(batch, p: PerplexityParams, ctx):
-    """Per-character perplexity of each side under the in-domain character LM; high = disfluent/garbled."""
-    return {f"ppl_{side}": ctx.state[f"charlm_{side}"][0].perplexities(batch[side]).tolist() for side in ("bn", "en")}
+    """Per-character perplexity of each side under a character LM of trusted text; above the limit
+    learned on held-out trusted lines = disfluent/garbled."""
+    out, reasons = {}, [None] * len(batch["bn"])
+    for side in ("bn", "en"):
+        lm, _, limit = ctx.state[f"charlm_{side}"]
+        ppl = lm.perplexities([t.lower() for t in batch[side]] if p.lowercase else batch[side])
+        out[f"ppl_{side}"] = ppl.tolist()
+        for j in np.flatnonzero(ppl > limit):
+            reasons[j] = reasons[j] or f"high_perplexity_{side}"
+    out["_reason"] = reasons
+    return out

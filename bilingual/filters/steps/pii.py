@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import re
 
-from bilingual.filters.pipeline import StepParams, register
+from typing import Literal
+
+from pydantic import model_validator
+
+from bilingual.filters.base import PositiveInt, StepParams, register
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 _D = r"[0-9\u09e6-\u09ef]"
@@ -27,12 +31,18 @@ def _digits(s: str) -> int:
 class PiiParams(StepParams):
     emails: bool = True
     phones: bool = True
-    urls: str = "personal"  # "personal" (profile-like paths), "all", or "none"
+    urls: Literal["personal", "all", "none"] = "personal"  # "personal" (profile-like paths), "all", or "none"
     email_placeholder: str = "<EMAIL>"
     phone_placeholder: str = "<PHONE>"
     url_placeholder: str = "<URL>"
-    min_phone_digits: int = 9
-    max_phone_digits: int = 15
+    min_phone_digits: PositiveInt = 9
+    max_phone_digits: PositiveInt = 15
+
+    @model_validator(mode="after")
+    def _digits_in_order(self):
+        if self.min_phone_digits > self.max_phone_digits:
+            raise ValueError(f"min_phone_digits {self.min_phone_digits} > max_phone_digits {self.max_phone_digits}")
+        return self
 
 
 def scrub(text: str, p: PiiParams, counts: dict) -> str:

@@ -19,8 +19,11 @@ from typing import Optional
 from bilingual.inference import languages, weights
 from bilingual.inference.backends import parity
 from bilingual.inference.errors import ExportError, UnsupportedModelError
+from bilingual.modeling.families import FAMILIES, family_of_dir
 
-SUPPORTED = ("marian",)
+# every registered model family (bilingual.modeling.families): Marian gets the loader below, the others
+# CTranslate2's stock loader (named by their family entry's `ct2_converter`)
+SUPPORTED = tuple(sorted({t for f in FAMILIES.values() for t in f.model_types}))
 
 
 class Engine:
@@ -71,6 +74,9 @@ def _forces_eos(*folders) -> bool:
 # --------------------------------------------------------------------------------------------- export
 def _converter(model_dir: Path):
     from ctranslate2.converters import TransformersConverter
+
+    if family_of_dir(model_dir).name != "marian":
+        return TransformersConverter(str(model_dir))
     from ctranslate2.converters.transformers import BartLoader
 
     class Loader(BartLoader):

@@ -151,7 +151,8 @@ def gate(name: str, final_dir: Path, staged: Path, result: dict) -> dict:
                    f"(allowed drop {result['max_chrf_drop']})"
         raise ParityError(f"{name} export failed its parity check against PyTorch greedy output on "
                           f"{result['n']} sentences: {why}; nothing was written to {final_dir}", result)
-    storage.write_json(Path(staged) / PARITY_FILE, result)
+    # published beside the model: the folder's own name, not the building machine's path
+    storage.write_json(Path(staged) / PARITY_FILE, {**result, "dir": Path(final_dir).name})
     return result
 
 

@@ -2,7 +2,7 @@
 
     crawl("recipes/sources/prothomalo.yaml", "data") ->
         data/raw/<YYYY-MM-DD>/<name>/manifest.parquet      one LineageRecord per URL attempted
-                                     documents-00000.parquet  extracted texts as Documents
+                                     documents-NNNNN.parquet  extracted texts as Documents (byte-bounded shards)
                                      html/<sha256>.html.gz    raw bodies, named by their hash
                                      journal.jsonl            the resumable state (append-only)
                                      summary.json
@@ -11,9 +11,12 @@ Shape of a run: the main thread schedules; `concurrency` fetch threads do HTTP (
 time per host, spaced by the host's delay); `processes` extraction workers (threads in this
 process when 1, a process pool when more) hash, store, decode and extract each body. Every finished
 URL is appended to the journal as one fsynced JSON line before anything else depends on it; a
-restart replays the journal (completed URLs, their out-links, robots.txt files, documents) and
-fetches only what is missing. Parquet files are written atomically from the journal at the end,
-so a killed crawl never leaves a manifest that looks complete.
+restart replays the journal (completed URLs, their out-links, robots.txt files) and fetches only
+what is missing, and what failed before: fetch errors and pages skipped because robots.txt was
+unreachable are tried again by a same-day rerun (the latest attempt is the one in the manifest).
+Parquet files are written atomically from the journal at the end, streaming it (documents in shards
+bounded by bytes), so a killed crawl never leaves a manifest that looks complete and memory does not
+grow with the bodies crawled (only with the number of URLs: the frontier and the seen set).
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from datetime import date as date_cls, datetime, timezone
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from pydantic import ValidationError
 from protego import Protego
 
 from bilingual import console
 from bilingual.schema import Document, LineageRecord, sha256_text, validation_message
-from bilingual.storage import snapshot_dir, write_json, write_records
+from bilingual.storage import (PARQUET_OPTS, ShardWriter, arrow_schema, atomic_path, parquet_files, records_to_table,
+                               snapshot_dir, write_json)
 from bilingual.sources.web.config import SourceConfig, load_source
 from bilingual.sources.web.extract import process_page
 from bilingual.sources.web.fetch import (HTML_TYPES, XML_TYPES, Fetcher, FetchResult, HostPacer, RobotsEntry, domain_allowed,
@@ -49,23 +53,24 @@ HTML_DIR = "html"
 # ----------------------------------------------------------------------------- journal
 
 class Journal:
-    """Append-only JSON lines, one fsync per entry. A torn last line (a kill mid-write) is cut off on open."""
+    """Append-only JSON lines, one fsync per entry. A torn last line (a kill mid-write) is cut off on open.
+    Entries are not kept in memory: `entries()` streams them from the file, so a long crawl's state on the
+    heap is its URL sets, not its journal."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.entries: list[dict] = []
         if path.exists():
-            data = path.read_bytes()
             good = 0
-            for line in data.splitlines(keepends=True):
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    self.entries.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break
-                good += len(line)
-            if good != len(data):
+            with open(path, "rb") as fh:
+                for line in fh:
+                    if not line.endswith(b"\n"):
+                        break
+                    try:
+                        json.loads(line)
+                    except json.JSONDecodeError:
+                        break
+                    good += len(line)
+            if good != path.stat().st_size:
                 with open(path, "r+b") as fh:
                     fh.truncate(good)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +80,26 @@ class Journal:
         self._fh.write((json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        self.entries.append(entry)
+
+    def entries(self) -> Iterator[dict]:
+        """Every entry so far, in order, read from the file."""
+        if not self._fh.closed:
+            self._fh.flush()
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                yield json.loads(line)
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _failed(entry: dict) -> bool:
+    """An entry a same-day rerun tries again: a fetch error, or a page skipped because robots.txt was
+    unreachable (the robots.txt is fetched again too)."""
+    lineage = entry.get("lineage") or {}
+    if entry.get("kind") == "robots":
+        return entry["entry"]["state"] == "unreachable"
+    return lineage.get("status") == "error" or lineage.get("robots") == "unreachable"
 
 
 def _lineage_json(rec: LineageRecord) -> dict:
@@ -146,33 +167,45 @@ class Crawler:
         self.done: set[str] = set()
         self.seen: set[str] = set()
         self.queues: dict[str, deque] = {}
-        self.docs: dict[str, dict] = {}  # url -> Document row
         self.text_owner: dict[str, str] = {}  # text sha256 -> url
-        self.pages_used = 0
         self.robots: dict[str, RobotsEntry] = {}
+        failed: set[str] = set()
+        fetched_pages: set[str] = set()
+        self.resumed = 0
         pending: list[tuple[str, int, str]] = []
-        for entry in journal.entries:
+        for entry in journal.entries():
             kind = entry.get("kind")
             if kind == "robots":
                 e = entry["entry"]
+                if _failed(entry):  # unreachable before: asked again in this run
+                    self.robots.pop(e["origin"], None)
+                    continue
                 self.robots[e["origin"]] = RobotsEntry(e["origin"], e["state"], e.get("http_status"), e.get("body", ""),
                                                        e.get("reason"),
                                                        Protego.parse(e["body"]) if e["state"] == "parsed" else None)
                 continue
             url = entry["lineage"]["url"]
+            if kind == "page":
+                self.resumed += 1
+            if _failed(entry):
+                failed.add(url)
+                fetched_pages.discard(url)
+                continue
+            failed.discard(url)
             self.done.add(url)
             if entry.get("final_url"):
                 self.done.add(entry["final_url"])
-            if entry.get("fetched"):
-                self.pages_used += 1 if kind == "page" else 0
+            if entry.get("fetched") and kind == "page":
+                fetched_pages.add(url)
             for link in entry.get("links", []):
                 pending.append((link, entry.get("depth", 0) + 1, "page"))
             for sm in entry.get("sitemaps", []):
                 pending.append((sm, 0, "sitemap"))
             doc = entry.get("doc")
             if doc:
-                self.docs[doc["url"]] = doc
                 self.text_owner[doc["sha256"]] = doc["url"]
+        self.pages_used = len(fetched_pages)  # failed pages are fetched again and count again
+        self.retrying = len(failed - self.done)
         self.seen |= self.done
         for sm in self.cfg.sitemap_urls:
             self._enqueue(normalize_url(sm), 0, "sitemap", check_rules=False)
@@ -228,7 +261,6 @@ class Crawler:
             doc_row, status, reason = self._document(res, extracted)
         rec = self._lineage(res, status, reason, sha, records=1 if doc_row else 0)
         if doc_row:
-            self.docs[doc_row["url"]] = doc_row
             self.text_owner[doc_row["sha256"]] = doc_row["url"]
         entry = {"kind": kind, "lineage": _lineage_json(rec), "depth": depth, "final_url": res.final_url,
                  "fetched": res.attempts > 0, "links": links or [], "sitemaps": sitemaps or [], "doc": doc_row}
@@ -292,8 +324,7 @@ class Crawler:
         self.out.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.out / JOURNAL)
         self._replay(self.journal)
-        resumed = sum(1 for e in self.journal.entries if e.get("kind") == "page")
-        fetched_before = sum(1 for e in self.journal.entries if e.get("kind") == "page" and e.get("fetched"))
+        resumed, fetched_before = self.resumed, self.pages_used
         fetcher = Fetcher(self.cfg, pacer=self.pacer, robots_loaded=self.robots,
                           on_robots=lambda entry, n: self._robots_events.put((entry, n)))
         if quiet is not None:
@@ -393,29 +424,66 @@ class Crawler:
 
     # -- outputs
     def _consolidate(self, seconds: float, resumed: int) -> dict[str, Any]:
-        journal = self.journal
-        records = [LineageRecord.model_validate(e["lineage"]) for e in journal.entries]
-        write_records(self.out / "manifest.parquet", records, LineageRecord)
-        docs = [Document.model_validate(d) for d in self.docs.values()]
-        write_records(self.out / "documents-00000.parquet", docs, Document)
-        pages = [e for e in journal.entries if e.get("kind") == "page"]
-        failed = Counter(e["lineage"]["reason"].split(":")[0].split(" after ")[0]
-                         for e in pages if e["lineage"]["status"] == "error")
-        skipped = Counter(_reason_key(e["lineage"]["reason"]) for e in pages if e["lineage"]["status"] == "skipped")
+        """manifest.parquet (the latest entry of each URL), documents-NNNNN.parquet and summary.json, streamed
+        from the journal in two passes: memory is a URL → entry-number map, not the entries."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        latest: dict[tuple[str, str], int] = {}
+        for i, e in enumerate(self.journal.entries()):
+            latest[(e.get("kind"), e["lineage"]["url"])] = i
+        keep = set(latest.values())
+        del latest
+        for old in parquet_files(self.out, "documents-*.parquet"):
+            old.unlink()  # derived from the journal: rewritten whole
+        lineage_schema = arrow_schema(LineageRecord)
+        counts = Counter()
+        failed, skipped = Counter(), Counter()
+        doc_urls: set[str] = set()
+        batch: list[LineageRecord] = []
+        with atomic_path(self.out / "manifest.parquet") as tmp, \
+                pq.ParquetWriter(tmp, lineage_schema, **PARQUET_OPTS) as manifest, \
+                ShardWriter(self.out, "documents", arrow_schema(Document)) as documents:
+            for i, e in enumerate(self.journal.entries()):
+                if i not in keep:
+                    continue
+                lin = e["lineage"]
+                batch.append(LineageRecord.model_validate(lin))
+                if len(batch) >= 10_000:
+                    manifest.write_table(records_to_table(batch, LineageRecord))
+                    batch = []
+                kind = e.get("kind")
+                counts[kind] += 1
+                doc = e.get("doc")
+                if doc and doc["url"] not in doc_urls:
+                    doc_urls.add(doc["url"])
+                    documents.write(Document.model_validate(doc).to_row())
+                if kind != "page":
+                    continue
+                counts["fetched"] += 1 if lin["sha256"] else 0  # bodies downloaded and stored
+                counts["bytes"] += lin["bytes"]
+                counts["skipped_robots"] += 1 if lin.get("robots") in ("disallowed", "unreachable") else 0
+                if lin["status"] == "error":
+                    failed[lin["reason"].split(":")[0].split(" after ")[0]] += 1
+                elif lin["status"] == "skipped":
+                    skipped[_reason_key(lin["reason"])] += 1
+            manifest.write_table(records_to_table(batch, LineageRecord) if batch
+                                 else pa.Table.from_pylist([], schema=lineage_schema))
         summary = {
             "source": self.cfg.name,
             "license": self.cfg.license,
             "snapshot_dir": str(self.out),
-            "urls_attempted": len(pages),
-            "fetched": sum(1 for e in pages if e["lineage"]["sha256"]),  # bodies downloaded and stored
-            "skipped_robots": sum(1 for e in pages if e["lineage"].get("robots") in ("disallowed", "unreachable")),
+            "urls_attempted": counts["page"],
+            "fetched": counts["fetched"],
+            "skipped_robots": counts["skipped_robots"],
             "skipped": dict(skipped),
             "failed": dict(failed),
-            "documents": len(docs),
-            "bytes": sum(e["lineage"]["bytes"] for e in pages),
-            "robots_files": sum(1 for e in journal.entries if e.get("kind") == "robots"),
-            "sitemaps": sum(1 for e in journal.entries if e.get("kind") == "sitemap"),
+            "documents": len(doc_urls),
+            "bytes": counts["bytes"],
+            "robots_files": counts["robots"],
+            "sitemaps": counts["sitemap"],
             "resumed_from": resumed,
+            "retried": self.retrying,
             "seconds": round(seconds, 3),
             "processes": self.processes,
         }

@@ -5,14 +5,19 @@
   below the delay, whatever the network latency).
 - `RobotsCache`: robots.txt fetched once per scheme+host+port with protego; 2xx → parsed,
   4xx → everything allowed, 5xx or unreachable → the host is disallowed (RFC 9309 §2.3.1).
+  Redirects of robots.txt are followed within the same host only; one to another host is treated as
+  no robots.txt (that host's rules are not this host's, and its body is never stored as this host's).
   Crawl-delay and Request-rate for our user agent raise the host's delay.
 - `Fetcher.fetch(url)`: http(s) only; redirects followed by hand (each hop re-checked against
   the allowed domains and robots.txt); retries with tenacity (exponential backoff with jitter on
   connection errors, timeouts, 429 and 5xx; Retry-After honoured; attempts bounded); bodies
-  streamed and cut at `max_bytes`; only HTML/text content types; a total deadline per response
-  so a server dribbling bytes cannot hold a worker forever.
+  streamed and cut at `max_bytes`; only HTML/text content types; a total deadline per request
+  (`timeout`, headers and body together: the socket is shut down when it expires), so a server
+  dribbling bytes cannot hold a fetch beyond `timeout` per attempt, `max_attempts` × `timeout` in all
+  (plus the backoff waits).
 - `decode_html(body, content_type)`: the charset from the BOM, the HTTP header, `<meta charset>`
-  / `<meta http-equiv>` / `<?xml encoding?>` declarations, else strict UTF-8, else detection.
+  / `<meta http-equiv>` / `<?xml encoding?>` declarations, else strict UTF-8, else detection
+  (windows-1252 preferred among equally likely single-byte code pages, as browsers do).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import codecs
 import email.utils
 import random
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,7 +35,9 @@ from typing import Callable, Optional
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from protego import Protego
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from bilingual.sources.web.config import SourceConfig
@@ -132,12 +140,25 @@ def decode_html(body: bytes, content_type: Optional[str] = None) -> tuple[str, s
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(body[:200_000]).best()
-        if best is not None and best.encoding:
-            return body.decode(best.encoding, errors="replace"), best.encoding, "detected"
+        enc = _detect(from_bytes(body[:200_000]))
+        if enc:
+            return body.decode(enc, errors="replace"), enc, "detected"
     except Exception:  # detection is best effort
         pass
     return body.decode("utf-8", errors="replace"), "utf-8", "fallback-replace"
+
+
+def _detect(results) -> Optional[str]:
+    """charset_normalizer's choice, except that among equally good single-byte candidates windows-1252 wins:
+    it is the HTML default for undeclared legacy pages (WHATWG), and the tie-break of the detector alone
+    often picks cp1250, which turns a Latin-1 page's è/ù/ê into č/ů/ę."""
+    best = results.best()
+    if best is None or not best.encoding:
+        return None
+    for m in results:
+        if m.chaos <= best.chaos and m.coherence >= best.coherence and "cp1252" in (m.could_be_from_charset or []):
+            return "cp1252"
+    return best.encoding
 
 
 def _is_multibyte_utf8(body: bytes) -> bool:
@@ -277,6 +298,65 @@ class FetchResult:
     fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
+# ----------------------------------------------------------------------------- total deadline per request
+
+_current = threading.local()  # the _Deadline of the request this thread is making
+
+
+class _Deadline:
+    """A hard limit on one request, headers and body included: when it expires, the socket in use is shut
+    down, so a server that sends one byte every half second (which no socket timeout catches) cannot hold
+    the fetch beyond `seconds`."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self.connection = None  # set by _TrackedConnection.request
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        _current.deadline = None
+        return False
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _tracked(base):
+    class _TrackedConnection(base):
+        def request(self, *args, **kwargs):  # noqa: D401 - urllib3 calls this for new and reused connections
+            deadline = getattr(_current, "deadline", None)
+            if deadline is not None:
+                deadline.connection = self
+            return super().request(*args, **kwargs)
+    return _TrackedConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections that register themselves with the thread's _Deadline."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        pools = {}
+        for scheme, pool_cls in self.poolmanager.pool_classes_by_scheme.items():
+            pools[scheme] = type(f"Deadline{pool_cls.__name__}", (pool_cls,),
+                                 {"ConnectionCls": _tracked(pool_cls.ConnectionCls)})
+        self.poolmanager.pool_classes_by_scheme = pools
+
+
 class Fetcher:
     """Thread-safe: one instance is shared by the crawl's fetch threads."""
 
@@ -298,6 +378,8 @@ class Fetcher:
         s = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
+            s.mount("http://", _DeadlineAdapter())
+            s.mount("https://", _DeadlineAdapter())
             s.headers.update({"User-Agent": self.cfg.user_agent,
                               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1",
                               "Accept-Encoding": "gzip, deflate"})
@@ -329,7 +411,7 @@ class Fetcher:
         for _hop in range(6):  # RFC 9309: follow at least five redirects
             try:
                 # RFC 9309 §2.5: parse at least the first 500 KiB; a longer file is cut there, not refused
-                resp = self._request_with_retries(url, accept_types=None, limit=-512_000, tries=tries)
+                resp = self._request_with_retries(url, accept_types=None, limit=-512_000, tries=tries, for_robots=True)
             except (GiveUp, Retryable) as err:
                 return RobotsEntry(origin, "unreachable", err.http_status, reason=err.reason), tries[0]
             attempts = tries[0]
@@ -338,6 +420,12 @@ class Fetcher:
                 nxt = normalize_url(headers["location"], url)
                 if nxt is None:
                     return RobotsEntry(origin, "allow-all", code, reason="robots redirect to a non-http URL"), attempts
+                if host_of(nxt) != host_of(origin):
+                    # Only same-host redirects are followed: another host's rules are not this host's, and
+                    # its body must never be stored as this host's robots.txt. Treated as no robots.txt.
+                    return RobotsEntry(origin, "allow-all", code,
+                                       reason=f"robots.txt redirects to another host ({nxt}): not followed, "
+                                              "treated as no robots.txt"), attempts
                 url = nxt
                 continue
             if 200 <= code < 300:
@@ -353,7 +441,7 @@ class Fetcher:
 
     # -- one request with retries
     def _request_with_retries(self, url: str, accept_types: Optional[tuple], limit: int,
-                              tries: Optional[list] = None):
+                              tries: Optional[list] = None, for_robots: bool = False):
         """(status, headers, body) of one URL, no redirect following; retried per config.
         `tries[0]` counts the requests made. Raises GiveUp/Retryable (after the last try)."""
         cfg = self.cfg
@@ -371,63 +459,73 @@ class Fetcher:
         for attempt in retrying:
             with attempt:
                 tries[0] += 1
-                return self._request_once(url, accept_types, limit)
+                return self._request_once(url, accept_types, limit, for_robots)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request_once(self, url: str, accept_types: Optional[tuple], limit: int):
+    def _request_once(self, url: str, accept_types: Optional[tuple], limit: int, for_robots: bool = False):
         """One request. `limit` > 0: a longer body is refused; < 0: the body is cut at -limit bytes."""
         cfg = self.cfg
         truncate = limit < 0
         limit = abs(limit)
         host = host_of(url)
-        delay = cfg.delay if url.endswith("/robots.txt") else self.host_delay(url)
+        # robots.txt itself (and a same-host redirect of it, whatever its path) is paced by the recipe's delay:
+        # asking robots_for() here would wait on the lock held by the robots.txt fetch in progress
+        delay = cfg.delay if for_robots else self.host_delay(url)
         with self.pacer.slot(host, delay):
-            deadline = time.monotonic() + cfg.timeout
+            deadline = _Deadline(cfg.timeout)
             try:
-                resp = self._session().get(url, stream=True, allow_redirects=False,
-                                           timeout=(cfg.timeout, cfg.timeout))
-            except requests.Timeout as err:
-                raise Retryable(f"timeout: {type(err).__name__}") from err
-            except requests.ConnectionError as err:
-                raise Retryable(f"connection-error: {type(err).__name__}") from err
-            except requests.RequestException as err:
+                with deadline:
+                    result = self._exchange(url, accept_types, limit, truncate, host)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                if deadline.expired:
+                    raise Retryable(f"timeout: no complete response in {cfg.timeout}s (total deadline)") from err
+                if isinstance(err, requests.Timeout):
+                    raise Retryable(f"timeout: {type(err).__name__}") from err
+                if isinstance(err, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)) \
+                        or not isinstance(err, requests.RequestException):
+                    raise Retryable(f"connection-error: {type(err).__name__}") from err
                 raise GiveUp(f"request-error: {type(err).__name__}: {err}") from err
-            with resp:
-                code = resp.status_code
-                if code == 429 or code >= 500:
-                    ra = parse_retry_after(resp.headers.get("Retry-After"))
-                    if ra is not None:
-                        if ra > cfg.max_retry_after:
-                            raise GiveUp(f"http-{code}: Retry-After {ra:.0f}s exceeds max_retry_after", code)
-                        self.pacer.hold_off(host, ra)
-                    raise Retryable(f"http-{code}", code, ra)
-                if code in REDIRECT_CODES:
-                    return code, {"location": resp.headers.get("Location", "")}, b""
-                ctype = resp.headers.get("Content-Type", "")
-                if code >= 400 or code < 200:
-                    # the body of a 4xx robots.txt is irrelevant; pages: not retried
-                    return code, {"content-type": ctype}, b""
-                mime = ctype.split(";")[0].strip().lower()
-                if accept_types is not None and mime not in accept_types:
-                    raise GiveUp(f"content-type: {mime or 'missing'}", code, status="skipped")
-                length = resp.headers.get("Content-Length")
-                if length and length.isdigit() and int(length) > limit and not truncate:
-                    raise GiveUp(f"too-large: Content-Length {int(length)} > {limit}", code, status="skipped")
-                chunks, total = [], 0
-                try:
-                    for chunk in resp.iter_content(chunk_size=65536):
-                        total += len(chunk)
-                        if total > limit:
-                            if truncate:
-                                chunks.append(chunk[: len(chunk) - (total - limit)])
-                                break
-                            raise GiveUp(f"too-large: body > {limit} bytes", code, status="skipped")
-                        chunks.append(chunk)
-                        if time.monotonic() > deadline:
-                            raise Retryable(f"timeout: body not complete in {cfg.timeout}s", code)
-                except requests.RequestException as err:
-                    raise Retryable(f"connection-error: body: {type(err).__name__}", code) from err
-                return code, {"content-type": ctype}, b"".join(chunks)
+            finally:
+                if deadline.expired:
+                    self._local.session = None  # its connection was shut down mid-request
+            if deadline.expired:  # a body without Content-Length ends "normally" when its socket is shut down
+                raise Retryable(f"timeout: no complete response in {cfg.timeout}s (total deadline)")
+            return result
+
+    def _exchange(self, url: str, accept_types: Optional[tuple], limit: int, truncate: bool, host: str):
+        cfg = self.cfg
+        resp = self._session().get(url, stream=True, allow_redirects=False, timeout=(cfg.timeout, cfg.timeout))
+        with resp:
+            code = resp.status_code
+            if code == 429 or code >= 500:
+                ra = parse_retry_after(resp.headers.get("Retry-After"))
+                if ra is not None:
+                    if ra > cfg.max_retry_after:
+                        raise GiveUp(f"http-{code}: Retry-After {ra:.0f}s exceeds max_retry_after", code)
+                    self.pacer.hold_off(host, ra)
+                raise Retryable(f"http-{code}", code, ra)
+            if code in REDIRECT_CODES:
+                return code, {"location": resp.headers.get("Location", "")}, b""
+            ctype = resp.headers.get("Content-Type", "")
+            if code >= 400 or code < 200:
+                # the body of a 4xx robots.txt is irrelevant; pages: not retried
+                return code, {"content-type": ctype}, b""
+            mime = ctype.split(";")[0].strip().lower()
+            if accept_types is not None and mime not in accept_types:
+                raise GiveUp(f"content-type: {mime or 'missing'}", code, status="skipped")
+            length = resp.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > limit and not truncate:
+                raise GiveUp(f"too-large: Content-Length {int(length)} > {limit}", code, status="skipped")
+            chunks, total = [], 0
+            for chunk in resp.iter_content(chunk_size=65536):
+                total += len(chunk)
+                if total > limit:
+                    if truncate:
+                        chunks.append(chunk[: len(chunk) - (total - limit)])
+                        break
+                    raise GiveUp(f"too-large: body > {limit} bytes", code, status="skipped")
+                chunks.append(chunk)
+            return code, {"content-type": ctype}, b"".join(chunks)
 
     # -- one URL: robots, redirects, retries
     def fetch(self, url: str, accept_types: tuple = HTML_TYPES) -> FetchResult:

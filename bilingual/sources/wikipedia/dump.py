@@ -50,6 +50,7 @@ DISAMBIGUATION_RE = re.compile(
     r"\{\{\s*(?:disambig(?:uation)?|dab|hndis|geodis|surname|given name|set index|"
     r"দ্ব্যর্থতা নিরসন|দ্ব্যর্থবোধকতা নিরসন|দ্ব্যর্থকতা নিরসন|দ্ব্যর্থতা|দ্ব্যর্থবোধক)\s*[|}]", re.I)
 BATCH_PAGES = 32
+MULTISTREAM_TASK_BYTES = 2 << 20  # compressed input per worker task: memory is set by this, not the dump size
 
 
 class DumpReadError(RuntimeError):
@@ -275,14 +276,15 @@ def read_index(index_path) -> list[int]:
     return sorted(offsets)
 
 
-def _stream_ranges(path: Path, offsets: list[int], parts: int) -> list[tuple[int, int]]:
-    """Contiguous byte ranges [start, end) over the article streams, about `parts` of them."""
-    size = path.stat().st_size
-    if not offsets:
-        return []
-    bounds = offsets + [size]
-    per = max(1, -(-len(offsets) // parts))
-    return [(bounds[i], bounds[min(i + per, len(offsets))]) for i in range(0, len(offsets), per)]
+def _stream_tasks(path: Path, offsets: list[int], task_bytes: int) -> Iterator[list[int]]:
+    """Runs of consecutive bz2 streams, each about `task_bytes` of compressed input (at least one stream):
+    the stream boundaries of one task, [start, ..., end]. Set by configuration, not by the file's size."""
+    bounds = offsets + [path.stat().st_size]
+    start = 0
+    for i in range(1, len(bounds)):
+        if bounds[i] - bounds[start] >= task_bytes or i == len(bounds) - 1:
+            yield bounds[start:i + 1]
+            start = i
 
 
 def _decompress_range(path: Path, start: int, end: int) -> bytes:
@@ -374,16 +376,14 @@ def _consume(results, stats: DumpStats) -> Iterator[Document]:
 
 
 def iter_multistream(path, index_path, converter_factory, processes: int, stats: DumpStats,
-                     ranges_per_process: int = 8) -> Iterator[Document]:
+                     task_bytes: int = MULTISTREAM_TASK_BYTES) -> Iterator[Document]:
     path = Path(path)
     offsets = read_index(index_path)
     header = _header(path, offsets[0])
     info_dump = mwxml.Dump.from_file(io.BytesIO(header + b"</mediawiki>"))
     converter = converter_factory(_dump_info(path, info_dump, None))
-    ranges = _stream_ranges(path, offsets, max(1, processes) * ranges_per_process)
-    bounds = offsets + [path.stat().st_size]
-    tasks = (((path, [b for b in bounds if s <= b <= e]), header, converter, f"in the bz2 streams at bytes {s:,}..{e:,}")
-             for s, e in ranges)
+    tasks = (((path, bounds), header, converter, f"in the bz2 streams at bytes {bounds[0]:,}..{bounds[-1]:,}")
+             for bounds in _stream_tasks(path, offsets, task_bytes))
     yield from _consume(_ordered_pool(tasks, processes, 2 * processes), stats)
 
 
@@ -482,13 +482,16 @@ def _safe_stem(path: Path) -> str:
 
 
 def collect_dump(dump_path, lang: str, output_root, index=None, processes: int = 1, day=None,
-                 langlinks=None, skip_disambiguation: bool = False, shard_rows: int = 20_000) -> dict:
+                 langlinks=None, skip_disambiguation: bool = False, shard_rows: int = 1_000_000,
+                 shard_bytes: Optional[int] = None) -> dict:
     """Read one dump into the snapshot `output_root/raw/<day>/wikipedia-<lang>/`:
     `documents-<dump stem>-NNNNN.parquet` (Documents), `manifest.parquet` (a LineageRecord per input file,
     status error + reason when the dump could not be read to the end; what was read before is kept),
     `quarantine-<stem>.parquet` (pages that failed validation, e.g. empty after cleaning),
     `stats-<stem>.json`, and `langlinks.parquet` when a langlinks file is given.
-    An input already recorded as ok with the same sha256 is skipped (rerun resumes)."""
+    An input already recorded as ok with the same sha256 is skipped (rerun resumes).
+    Shards are cut at `shard_bytes` of values (storage.DEFAULT_SHARD_BYTES) or `shard_rows` rows, whichever
+    comes first, so memory does not grow with the dump."""
     import pyarrow as pa
 
     from bilingual import storage
@@ -510,15 +513,15 @@ def collect_dump(dump_path, lang: str, output_root, index=None, processes: int =
                         "quarantined": prev_stats.get("quarantined", 0), "status": "ok", "reason": None,
                         "skipped_existing": True})
     else:
-        for old in storage.parquet_files(out, f"documents-{stem}-*.parquet"):
-            old.unlink()
+        for old in storage.parquet_files(out, f"documents-{stem}-*.parquet") + list(out.glob(f".documents-{stem}-*.tmp")):
+            old.unlink()  # a previous run's shards, or the temporary shard of a killed one
         stats = DumpStats()
-        writer = storage.ShardWriter(out, f"documents-{stem}", storage.arrow_schema(Document), shard_rows)
         from bilingual.console import progress
-        for doc in progress(iter_documents(dump_path, lang, index, processes, skip_disambiguation, stats),
-                            desc=f"{dump_path.name}", unit="doc"):
-            writer.write(doc.to_row())
-        writer.close()
+        with storage.ShardWriter(out, f"documents-{stem}", storage.arrow_schema(Document), shard_rows,
+                                 shard_bytes or storage.DEFAULT_SHARD_BYTES) as writer:
+            for doc in progress(iter_documents(dump_path, lang, index, processes, skip_disambiguation, stats),
+                                desc=f"{dump_path.name}", unit="doc"):
+                writer.write(doc.to_row())
         if stats.quarantine:
             storage.write_quarantine(out, stats.quarantine, name=f"quarantine-{stem}.parquet")
         storage.write_json(out / f"stats-{stem}.json", stats.as_dict())

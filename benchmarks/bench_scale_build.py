@@ -1,0 +1,148 @@
+"""Scale — build: `bilingual build` on 10× and 100× the bundled pairs, peak RSS and pairs/s in one run.
+
+Data: unique synthetic pairs made by joining 2–3 random real pairs (bn with bn, en with en) from the
+bundled Tatoeba TSV and TICO-19 TMX (seeded), written as one raw snapshot of Parquet shards. The
+bundled pairs number B (7,7xx); the sizes are 10·B and 100·B. Each build runs as its own command-line
+process (`python -m bilingual build`, imports, filtering, splitting and writing included); peak RSS is
+its `ru_maxrss` from wait4(). The named baseline is the 10× run of the same recipe in the same run:
+the table gives 100×/10× ratios (targets: RSS ratio ≤ 1.2 and < 500 MB; throughput within 15%).
+
+Recipes: `default` (recipes/filters/default.yaml, as users run it) and `rowlocal` (the default minus
+the steps that keep state over the whole corpus: exact_dedup, near_dedup, perplexity), which isolates
+what the build itself holds (chunks, split hashes, writers) from the dedup/LM state of the filters.
+
+    flock /tmp/bench.lock nice python benchmarks/bench_scale_build.py                     # rowlocal, 10× and 100×
+    python benchmarks/bench_scale_build.py --recipes rowlocal default                    # + the default recipe
+    python benchmarks/bench_scale_build.py --factors 1 10 --recipes rowlocal default     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PARALLEL = REPO / "data" / "samples" / "parallel"
+STATEFUL_STEPS = {"exact_dedup", "near_dedup", "perplexity"}
+
+
+def bundled_pairs() -> list[tuple[str, str]]:
+    """The bundled real pairs (Tatoeba TSV: en<TAB>bn<TAB>…, TICO-19 TMX), read here without our readers."""
+    out = []
+    for line in (PARALLEL / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 2 and cols[0].strip() and cols[1].strip():
+            out.append((cols[1], cols[0]))
+    lang_attr = "{http://www.w3.org/XML/1998/namespace}lang"
+    for _, tu in ET.iterparse(PARALLEL / "tico19-all.en-bn.tmx"):
+        if tu.tag != "tu":
+            continue
+        segs = {(tuv.get(lang_attr) or tuv.get("lang") or "")[:2].lower(): "".join(tuv.find("seg").itertext())
+                for tuv in tu.iter("tuv")}
+        if segs.get("bn", "").strip() and segs.get("en", "").strip():
+            out.append((segs["bn"], segs["en"]))
+        tu.clear()
+    return out
+
+
+def write_snapshot(folder: Path, pairs: list[tuple[str, str]], n: int, seed: int, shard_rows: int = 100_000) -> None:
+    """n unique pairs, each 2–3 real pairs joined; written as pairs-*.parquet + nothing else."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: set = set()
+    rows, shard = [], 0
+    while len(seen) < n:
+        k = 2 + (rng.random() < 0.5)
+        pick = tuple(rng.randrange(len(pairs)) for _ in range(k))
+        if pick in seen:
+            continue
+        seen.add(pick)
+        bn = " ".join(pairs[i][0] for i in pick)
+        en = " ".join(pairs[i][1] for i in pick)
+        rows.append({"id": f"syn{len(seen)}", "bn": bn, "en": en, "source": "synthetic", "provenance": "{}",
+                     "score": None, "license": "CC-BY 2.0 FR"})
+        if len(rows) == shard_rows or len(seen) == n:
+            pq.write_table(pa.Table.from_pylist(rows), folder / f"pairs-{shard:05d}.parquet", compression="zstd")
+            rows, shard = [], shard + 1
+
+
+def run_build(snapshot: Path, out: Path, recipe: Path, chunk_rows: int) -> dict:
+    cmd = [sys.executable, "-m", "bilingual", "--quiet", "build", "--snapshot", str(snapshot), "--output-dir", str(out),
+           "--recipe", str(recipe), "--no-eval-sets", "--chunk-rows", str(chunk_rows)]
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"build failed on {snapshot}:\n{err[-3000:]}")
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "in": stats["in"], "kept": stats["kept"],
+            "pairs_per_s": stats["in"] / seconds, "chunks": stats.get("chunks")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--factors", type=int, nargs="+", default=[10, 100])
+    ap.add_argument("--recipes", nargs="+", default=["rowlocal"], choices=["rowlocal", "default"])
+    ap.add_argument("--chunk-rows", type=int, default=20_000, help="as `bilingual build --chunk-rows` (its default)")
+    ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    args = ap.parse_args()
+
+    pairs = bundled_pairs()
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_scale_build-"))
+    default = yaml.safe_load((REPO / "recipes" / "filters" / "default.yaml").read_text(encoding="utf-8"))
+    rowlocal = dict(default, name="rowlocal", steps=[s for s in default["steps"] if s["step"] not in STATEFUL_STEPS])
+    recipe_files = {"default": REPO / "recipes" / "filters" / "default.yaml", "rowlocal": work / "rowlocal.yaml"}
+    recipe_files["rowlocal"].parent.mkdir(parents=True, exist_ok=True)
+    recipe_files["rowlocal"].write_text(yaml.safe_dump(rowlocal, allow_unicode=True), encoding="utf-8")
+    print(f"bundled pairs B = {len(pairs):,}; load {os.getloadavg()[0]:.2f}; work {work}", flush=True)
+    results = []
+    try:
+        for factor in args.factors:
+            snap = work / f"raw-x{factor}" / "raw" / "2026-01-01" / "synthetic"
+            write_snapshot(snap, pairs, factor * len(pairs), seed=factor)
+            for name in args.recipes:
+                out = work / f"out-{name}-x{factor}"
+                r = run_build(snap.parent.parent.parent, out, recipe_files[name], args.chunk_rows)
+                r.update(recipe=name, factor=factor)
+                results.append(r)
+                print(json.dumps(r), flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(snap, ignore_errors=True)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nload after {os.getloadavg()[0]:.2f}\n")
+    print("| recipe | pairs | chunks | seconds | pairs/s | peak RSS MiB | kept |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['recipe']} | {r['in']:,} | {r['chunks']} | {r['seconds']:.1f} | {r['pairs_per_s']:,.0f} | "
+              f"{r['rss_mb']:.0f} | {r['kept']:,} |")
+    base = min(args.factors)
+    for name in args.recipes:
+        rows = {r["factor"]: r for r in results if r["recipe"] == name}
+        for factor in args.factors:
+            if factor != base and base in rows and factor in rows:
+                print(f"| **{name} ratio {factor}×/{base}×** | | | | {rows[factor]['pairs_per_s'] / rows[base]['pairs_per_s']:.2f} | "
+                      f"**{rows[factor]['rss_mb'] / rows[base]['rss_mb']:.2f}** | |")
+
+
+if __name__ == "__main__":
+    main()

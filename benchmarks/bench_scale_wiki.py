@@ -1,0 +1,217 @@
+"""Scale — dumps: does `bilingual collect-wiki` keep memory flat and time linear from 10× to 100× the sample?
+
+Synthesizes dumps inside the benchmark by repeating the pages of the bundled 722-page bnwiki sample with new
+page ids and titles (copy k: page id + k·10^7, title + " (k)"), written two ways:
+  single   one bz2 stream (compresslevel 9, as Wikimedia's pages-articles.xml.bz2)
+  multi    a multistream dump (one bz2 stream per 100 pages) + its bz2 index, as Wikimedia's *-multistream files
+Each configuration (shape × multiplier × processes) runs the real command in a fresh subprocess:
+
+    python -m bilingual collect-wiki --dump D [--index I] --lang bn --output-dir OUT --processes N --quiet
+
+while this process samples the RSS of the command and every descendant (psutil, every 0.1 s) and reads the
+exact high-water mark of the largest process from getrusage(RUSAGE_CHILDREN). Reports pages/s, peak RSS of the
+main process and of the largest worker, the 100×/10× ratios, the 2-process speed-up, and hours extrapolated
+for full bnwiki (~0.4 GB bz2) and enwiki (~22 GB bz2) per N cores from the measured per-core throughput.
+
+    nice python benchmarks/bench_scale_wiki.py                      # 10× and 100×, all shapes, 1 and 2 processes
+    nice python benchmarks/bench_scale_wiki.py --mult 10 --mult 30  # smaller
+Synthesized dumps are cached in --work-dir (default /tmp/bench_scale_wiki) and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "samples" / "wiki" / "bnwiki-202305-first722pages-pages-articles.xml.bz2"
+ID_STEP = 10_000_000
+BNWIKI_GB, ENWIKI_GB = 0.4, 22.0
+
+
+# ---------------------------------------------------------------- synthesis
+
+def _split(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
+    cut = xml.index(b"</siteinfo>") + len(b"</siteinfo>")
+    header, rest = xml[:cut] + b"\n", xml[cut:]
+    pages, pos = [], 0
+    while (end := rest.find(b"</page>", pos)) >= 0:
+        pages.append(rest[pos:end + len(b"</page>")])
+        pos = end + len(b"</page>")
+    return header, pages, rest[pos:]
+
+
+_PAGE_ID = re.compile(rb"(<ns>\d+</ns>\s*<id>)(\d+)(</id>)")
+_TITLE = re.compile(rb"<title>(.*?)</title>")
+
+
+def _copy(page: bytes, k: int) -> tuple[bytes, int, str]:
+    """Page copy k with a new page id and title; returns (xml, page id, title)."""
+    if k:
+        page = _PAGE_ID.sub(lambda m: m.group(1) + str(int(m.group(2)) + k * ID_STEP).encode() + m.group(3), page, 1)
+        page = _TITLE.sub(lambda m: b"<title>" + m.group(1) + f" ({k})".encode() + b"</title>", page, 1)
+    pid = int(_PAGE_ID.search(page).group(2))
+    title = _TITLE.search(page).group(1).decode()
+    return page, pid, title
+
+
+def synthesize(mult: int, work: Path) -> dict[str, tuple[Path, Path | None]]:
+    """Single-stream and multistream(+index) dumps of `mult` copies of the sample (cached in `work`)."""
+    work.mkdir(parents=True, exist_ok=True)
+    single = work / f"bnwiki-20230501-x{mult}-pages-articles.xml.bz2"
+    multi = work / f"bnwiki-20230501-x{mult}-pages-articles-multistream.xml.bz2"
+    index = work / f"bnwiki-20230501-x{mult}-pages-articles-multistream-index.txt.bz2"
+    if not (single.exists() and multi.exists() and index.exists()):
+        header, pages, footer = _split(bz2.decompress(SAMPLE.read_bytes()))
+        t = time.perf_counter()
+        tmp_s, tmp_m, tmp_i = (Path(str(p) + ".tmp") for p in (single, multi, index))
+        comp = bz2.BZ2Compressor(9)
+        lines: list[str] = []
+        with open(tmp_s, "wb") as fs, open(tmp_m, "wb") as fm:
+            fs.write(comp.compress(header))
+            fm.write(bz2.compress(header))
+            for k in range(mult):
+                for i in range(0, len(pages), 100):
+                    offset = fm.tell()
+                    group = []
+                    for page in pages[i:i + 100]:
+                        xml, pid, title = _copy(page, k)
+                        group.append(xml)
+                        lines.append(f"{offset}:{pid}:{title}")
+                    body = b"".join(group)
+                    fs.write(comp.compress(body))
+                    fm.write(bz2.compress(body))
+            fs.write(comp.compress(footer) + comp.flush())
+            fm.write(bz2.compress(footer))
+        tmp_i.write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+        for tmp, final in ((tmp_s, single), (tmp_m, multi), (tmp_i, index)):
+            tmp.rename(final)
+        print(f"synthesized ×{mult}: {single.stat().st_size / 1e6:.0f} MB single, {multi.stat().st_size / 1e6:.0f} MB "
+              f"multistream, {len(lines):,} pages ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+    return {"single": (single, None), "multi": (multi, index)}
+
+
+# ---------------------------------------------------------------- one measured run
+
+def measure(dump: Path, index: Path | None, processes: int) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="scale-wiki-", dir=dump.parent))
+    cmd = [sys.executable, "-m", "bilingual", "collect-wiki", "--dump", str(dump), "--lang", "bn",
+           "--output-dir", str(out), "--processes", str(processes), "--date", "2026-01-01", "--quiet"]
+    if index:
+        cmd += ["--index", str(index)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    main_peak, worker_peak = 0, 0
+    while proc.poll() is None:
+        try:
+            main_peak = max(main_peak, ps.memory_info().rss)
+            for child in ps.children(recursive=True):
+                try:
+                    worker_peak = max(worker_peak, child.memory_info().rss)
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"collect-wiki failed ({proc.returncode}): {stderr[-2000:]}")
+    exact = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # largest process so far, exact
+    snap = out / "raw" / "2026-01-01" / "wikipedia-bn"
+    stats = json.loads(next(snap.glob("stats-*.json")).read_text())
+    shards = sorted(snap.glob("documents-*.parquet"))
+    shutil.rmtree(out)
+    return {"seconds": seconds, "pages": stats["pages"], "documents": stats["documents"],
+            "pages_per_s": stats["pages"] / seconds, "rss_main_mb": main_peak / 2**20,
+            "rss_worker_mb": worker_peak / 2**20,
+            "rss_max_exact_mb": exact / 2**20 if exact > before * 1024 else None,
+            "shards": len(shards), "compressed_mb": dump.stat().st_size / 1e6}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mult", type=int, action="append", help="multipliers (default: 10 and 100)")
+    ap.add_argument("--processes", type=int, action="append", help="process counts (default: 1 and 2)")
+    ap.add_argument("--shape", action="append", choices=["single", "multi"], help="dump shapes (default: both)")
+    ap.add_argument("--work-dir", default="/tmp/bench_scale_wiki")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    mults = sorted(args.mult or [10, 100])
+    procs = args.processes or [1, 2]
+    shapes = args.shape or ["single", "multi"]
+    work = Path(args.work_dir)
+    load_before = " ".join(open("/proc/loadavg").read().split()[:3])
+    results = []
+    for mult in mults:
+        files = synthesize(mult, work)
+        for shape in shapes:
+            for n in procs:
+                r = measure(*files[shape], n)
+                r.update(shape=shape, mult=mult, processes=n)
+                results.append(r)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+    load_after = " ".join(open("/proc/loadavg").read().split()[:3])
+
+    print(f"load average before: {load_before}; after: {load_after}\n")
+    print("| shape | × sample | compressed MB | processes | pages | seconds | pages/s | peak RSS main / largest worker (MB) | shards |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        worker = f"{r['rss_worker_mb']:.0f}" if r["processes"] > 1 else "–"
+        print(f"| {r['shape']} | {r['mult']} | {r['compressed_mb']:.0f} | {r['processes']} | {r['pages']:,} | "
+              f"{r['seconds']:.1f} | {r['pages_per_s']:.0f} | {r['rss_main_mb']:.0f} / {worker} | {r['shards']} |")
+    key = {(r["shape"], r["mult"], r["processes"]): r for r in results}
+    lo, hi = mults[0], mults[-1]
+    print(f"\n| shape | processes | RSS ratio ×{hi}/×{lo} (≤ 1.2) | max RSS any process (MB, < 500) | "
+          f"pages/s ×{hi} / ×{lo} (≥ 0.85) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for shape in shapes:
+        for n in procs:
+            a, b = key.get((shape, lo, n)), key.get((shape, hi, n))
+            if not a or not b or lo == hi:
+                continue
+            peak = lambda r: max(r["rss_main_mb"], r["rss_worker_mb"])
+            print(f"| {shape} | {n} | {peak(b) / peak(a):.2f} | {max(peak(a), peak(b)):.0f} | "
+                  f"{b['pages_per_s'] / a['pages_per_s']:.2f} |")
+    if 1 in procs and 2 in procs:
+        print(f"\n| shape | × sample | 2 processes / 1 (single-stream target ≥ 1.4) |")
+        print("| --- | ---: | ---: |")
+        for shape in shapes:
+            for mult in mults:
+                if (shape, mult, 1) in key and (shape, mult, 2) in key:
+                    print(f"| {shape} | {mult} | {key[(shape, mult, 2)]['pages_per_s'] / key[(shape, mult, 1)]['pages_per_s']:.2f} |")
+    # extrapolation: compressed MB/s per process at the largest size, 1 process, per shape
+    print("\nExtrapolated hours (compressed MB/s of 1 process at the largest size × N, i.e. perfect scaling per core;"
+          " an upper bound on speed — the 2-process row above shows the real scaling here):\n")
+    print("| shape | MB/s per core | bnwiki 0.4 GB: 1 / 4 / 16 cores (h) | enwiki 22 GB: 1 / 4 / 16 / 64 cores (h) |")
+    print("| --- | ---: | --- | --- |")
+    for shape in shapes:
+        r = key.get((shape, hi, 1))
+        if not r:
+            continue
+        rate = r["compressed_mb"] / r["seconds"]
+        hours = lambda gb, n: gb * 1000 / rate / n / 3600
+        print(f"| {shape} | {rate:.2f} | " + " / ".join(f"{hours(BNWIKI_GB, n):.2f}" for n in (1, 4, 16)) + " | "
+              + " / ".join(f"{hours(ENWIKI_GB, n):.1f}" for n in (1, 4, 16, 64)) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""The local executor: a recipe runs as stages of chunked `datasets.Dataset.map` passes on one machine.
+
+Steps never delete rows while running: a step sets `_drop_step`/`_drop_reason` on the rows it
+rejects and adds its score columns; later steps only look at rows that are still alive.
+Consecutive row-local steps are fused into ONE `map` pass per chunk (`num_proc` workers). A stage
+ends at a step that needs the WHOLE input: a global `decide` (dedup, quantile thresholds) runs once
+over the stage's output of every chunk (spilled to Arrow files in the work folder, read back one
+chunk at a time), and a `fit` (a model trained on what earlier steps kept) starts a new stage so it
+sees every chunk. So decisions never depend on the chunk size or on `num_proc`, and memory is set
+by `chunk_rows`, not by the input size. `in == kept + rejected` is checked at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bilingual.filters.base import (DROP_REASON, DROP_STEP, META, TEXT_COLUMNS, PipelineCheckError, Step,
+                                    StepContext)
+from bilingual.filters.recipe import Recipe, load_recipe
+from bilingual.filters.stats import count_drops, funnel, print_stats
+
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+@dataclasses.dataclass
+class PipelineResult:
+    kept: Any  # datasets.Dataset without the internal columns
+    rejects: Any  # datasets.Dataset: original fields + step + reason (+ scores)
+    stats: dict
+    scored: Any = None  # every row with scores and _drop_step/_drop_reason (kept/rejects are views of it)
+    alive: Any = None  # numpy bool mask over `scored`: kept rows
+
+
+class _FusedPass:
+    """The batched function of one `map` pass over a chunk: apply pending global decisions (arrays
+    over the whole input, indexed by `offset` + row in chunk), then run the stage's steps."""
+
+    def __init__(self, steps: list[Step], pending: list[tuple[str, np.ndarray, list[str]]], ctx: StepContext,
+                 offset: int = 0):
+        self.steps, self.pending, self.ctx, self.offset = steps, pending, ctx, offset
+
+    def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        n = len(indices)
+        drop_step = list(batch[DROP_STEP])
+        drop_reason = list(batch[DROP_REASON])
+        meta: dict[str, dict] = {}
+        idx = np.asarray(indices, dtype=np.int64) + self.offset
+        for name, codes, reasons in self.pending:
+            c = codes[idx]
+            for j in np.flatnonzero(c):
+                if drop_step[j] is None:
+                    drop_step[j], drop_reason[j] = name, reasons[c[j] - 1]
+        out = {DROP_STEP: drop_step, DROP_REASON: drop_reason}
+        texts_changed = {}
+        for step in self.steps:
+            t0 = time.perf_counter()
+            alive = [j for j in range(n) if drop_step[j] is None]
+            sub = {k: ([v[j] for j in alive] if len(alive) < n else v) for k, v in batch.items()
+                   if k not in (DROP_STEP, DROP_REASON, META)}
+            for k, v in texts_changed.items():
+                sub[k] = [v[j] for j in alive] if len(alive) < n else v
+            res = step.spec.fn(sub, step.params, self.ctx) if alive else {}
+            reasons = res.pop("_reason", None)
+            counts = res.pop("_counts", None)
+            for col in step.spec.output_features(step.params):
+                out.setdefault(col, [None] * n)
+            for col, values in res.items():
+                if col in batch and col in TEXT_COLUMNS + ("text",):
+                    full = list(texts_changed.get(col, batch[col]))
+                    for k, (j, v) in enumerate(zip(alive, values)):
+                        if reasons is None or reasons[k] is None:
+                            full[j] = v
+                    texts_changed[col] = full
+                else:
+                    full = out.setdefault(col, [None] * n)
+                    for j, v in zip(alive, values):
+                        full[j] = v
+            if reasons is not None:
+                for j, r in zip(alive, reasons):
+                    if r is not None:
+                        drop_step[j], drop_reason[j] = step.name, r
+            meta[step.name] = {"t": time.perf_counter() - t0, "c": counts or {}}
+        out.update(texts_changed)
+        out[META] = [json.dumps(meta)] + [None] * (n - 1) if n else []
+        return out
+
+
+def read_arrow(path: str | Path) -> pa.Table:
+    """A `datasets` cache file (Arrow IPC stream), memory-mapped: touched columns only are paged in."""
+    return pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+
+
+class StageData:
+    """The output of one stage over the whole input, as the chunk files on disk, for a global step.
+
+    `column(name)` loads one column for every row (for small score columns); `iter_column(name)`
+    yields `(row_offset, array)` one chunk at a time (for large key/signature columns); `work_dir`
+    is a scratch folder for the step's spill files."""
+
+    def __init__(self, chunk_files: list[list[str]], offsets: list[int], num_rows: int, work_dir: Path):
+        self.chunk_files, self.offsets, self.num_rows, self.work_dir = chunk_files, offsets, num_rows, work_dir
+
+    def iter_column(self, name: str) -> Iterator[tuple[int, pa.ChunkedArray]]:
+        for files, offset in zip(self.chunk_files, self.offsets):
+            cols = [read_arrow(f).column(name) for f in files]
+            yield offset, pa.chunked_array([c for col in cols for c in col.chunks], type=cols[0].type)
+            del cols
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        parts = [col for _, col in self.iter_column(name)]
+        return pa.chunked_array([c for col in parts for c in col.chunks], type=parts[0].type)
+
+    def dataset(self):
+        """Every row as one memory-mapped `datasets.Dataset` (for a `fit` that reads text)."""
+        from datasets import Dataset, concatenate_datasets
+
+        return concatenate_datasets([Dataset.from_file(f) for files in self.chunk_files for f in files])
+
+
+def _stages(steps: list[Step]) -> list[list[Step]]:
+    """Groups of consecutive steps run in one pass; a global step ends its group, a fitted step
+    starts one (it fits on what the earlier steps kept over the whole input)."""
+    groups, cur = [], []
+    for step in steps:
+        if step.spec.fit is not None and (cur or not groups):
+            groups.append(cur)  # may be empty: a first-step fit needs the input spilled once
+            cur = []
+        cur.append(step)
+        if step.spec.decide is not None:
+            groups.append(cur)
+            cur = []
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _with_drop_columns(ds):
+    for col in (DROP_STEP, DROP_REASON, META):
+        if col in ds.column_names:
+            ds = ds.remove_columns(col)
+    n = len(ds)
+    null = pa.nulls(n, pa.string())
+    return ds.add_column(DROP_STEP, null).add_column(DROP_REASON, null) if n else \
+        ds.add_column(DROP_STEP, []).add_column(DROP_REASON, [])
+
+
+def _alive(dataset) -> np.ndarray:
+    if len(dataset) == 0:
+        return np.zeros(0, dtype=bool)
+    return pc.is_null(dataset.data.column(DROP_STEP)).to_numpy(zero_copy_only=False)
+
+
+def _apply_pending(table: pa.Table, offset: int, pending) -> pa.Table:
+    """Set the drop columns of `table` (rows offset..) from pending global decisions, in Arrow."""
+    step, reason = table.column(DROP_STEP), table.column(DROP_REASON)
+    for name, codes, reasons in pending:
+        c = codes[offset:offset + table.num_rows]
+        hit = pa.array((c > 0) & pc.is_null(step).to_numpy(zero_copy_only=False))
+        step = pc.if_else(hit, pa.scalar(name, pa.string()), step)
+        picked = pa.array(np.asarray([None] + list(reasons), dtype=object)[c], pa.string())
+        reason = pc.if_else(hit, picked, reason)
+    i, j = table.column_names.index(DROP_STEP), table.column_names.index(DROP_REASON)
+    return table.set_column(i, DROP_STEP, step).set_column(j, DROP_REASON, reason)
+
+
+class Pipeline:
+    """`Pipeline.from_recipe(path_or_dict).run(dataset)` → PipelineResult (kept, rejects, stats);
+    `.run_files(inputs, output_dir)` streams files to kept/rejects shards + stats.json."""
+
+    def __init__(self, recipe: Recipe, steps: list[Step], num_proc: Optional[int] = None,
+                 batch_size: Optional[int] = None, artifacts_dir: Optional[Path] = None,
+                 chunk_rows: Optional[int] = None, executor: Optional[str] = None, ray_address: Optional[str] = None,
+                 recipe_path: str = "recipe"):
+        from bilingual.filters.recipe import check_overrides
+
+        check_overrides(recipe_path, num_proc=num_proc, batch_size=batch_size, chunk_rows=chunk_rows,
+                        executor=executor, ray_address=ray_address)
+        self.recipe, self.steps = recipe, steps
+        self.num_proc = num_proc or recipe.num_proc
+        self.batch_size = batch_size or recipe.batch_size
+        self.chunk_rows = chunk_rows or recipe.chunk_rows
+        self.executor = executor or recipe.executor
+        self.ray_address = ray_address or recipe.ray_address
+        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
+
+    @classmethod
+    def from_recipe(cls, recipe: str | Path | dict, **kwargs) -> "Pipeline":
+        head, steps = load_recipe(recipe)
+        kwargs.setdefault("recipe_path", str(recipe) if isinstance(recipe, (str, Path)) else "recipe")
+        return cls(head, steps, **kwargs)
+
+    # -------------------------------------------------------- the staged run
+
+    def _execute(self, chunks: Iterable, work: Path, ctx: StepContext):
+        """Run every stage over every chunk; returns (stage data of the last stage, pending
+        decisions, alive mask, timings, counts). Chunk files of a stage are deleted once the next
+        stage has read them."""
+        from datasets import Dataset, Features, Value, concatenate_datasets
+
+        timings: Counter = Counter()
+        counts: dict[str, Counter] = {s.name: Counter() for s in self.steps}
+        pending: list = []
+        drop_temp: list[str] = []
+        data: Optional[StageData] = None
+        alive = np.zeros(0, dtype=bool)
+        for si, group in enumerate(_stages(self.steps)):
+            for step in group:
+                if step.spec.fit is not None and data is not None and alive.any():
+                    t0 = time.perf_counter()
+                    step.spec.fit(data.dataset(), alive, step.params, ctx)
+                    timings[step.name] += time.perf_counter() - t0
+            stage_dir = work / f"stage-{si}"
+            stage_dir.mkdir(parents=True, exist_ok=True)
+            label = "+".join(s.name for s in group) or "spill"
+            source = chunks if data is None else self._chunks_of(data)
+            files, offsets, alive_parts, offset = [], [], [], 0
+            for k, chunk in enumerate(source):
+                if data is None:
+                    chunk = _with_drop_columns(chunk)
+                n = len(chunk)
+                feats = {c: v for c, v in chunk.features.items() if c not in (META, *drop_temp)}
+                for step in group:
+                    feats.update(step.spec.output_features(step.params))
+                feats[META] = Value("string")
+                parallel = self.num_proc if self.num_proc > 1 and n > self.batch_size else None
+                out = chunk.map(_FusedPass(group, pending, ctx, offset), batched=True, batch_size=self.batch_size,
+                                with_indices=True, num_proc=parallel,
+                                remove_columns=[c for c in (META, *drop_temp) if c in chunk.column_names],
+                                features=Features(feats), desc=f"filter: {label} [{k + 1}]",
+                                load_from_cache_file=False, cache_file_name=str(stage_dir / f"chunk-{k:05d}.arrow"))
+                for cell in out.data.column(META).drop_null().to_pylist():
+                    for name, m in json.loads(cell).items():
+                        timings[name] += m["t"]
+                        counts[name].update(m["c"])
+                files.append([f["filename"] for f in out.cache_files])
+                offsets.append(offset)
+                alive_parts.append(_alive(out))
+                offset += n
+                del out, chunk
+                gc.collect()
+                if data is not None:  # the previous stage's files of this chunk are consumed
+                    for f in data.chunk_files[k]:
+                        Path(f).unlink(missing_ok=True)
+            alive = np.concatenate(alive_parts) if alive_parts else np.zeros(0, dtype=bool)
+            data = StageData(files, offsets, offset, stage_dir)
+            pending, drop_temp = [], []
+            last = group[-1] if group else None
+            if last is not None and last.spec.decide is not None and alive.any():
+                t0 = time.perf_counter()
+                scratch = stage_dir / f"decide-{last.name}"
+                scratch.mkdir(exist_ok=True)
+                data.work_dir = scratch
+                codes, reasons = last.spec.decide(data, alive, last.params, ctx)
+                shutil.rmtree(scratch, ignore_errors=True)
+                codes = np.asarray(codes, dtype=np.int8)
+                pending = [(last.name, codes, list(reasons))]
+                alive = alive & (codes == 0)
+                timings[last.name] += time.perf_counter() - t0
+            if last is not None:
+                drop_temp = list(last.spec.temp_columns)
+        temp = {c for s in self.steps for c in s.spec.temp_columns} | {META}
+        return data, pending, alive, timings, counts, temp
+
+    @staticmethod
+    def _chunks_of(data: StageData):
+        from datasets import Dataset, concatenate_datasets
+
+        for files in data.chunk_files:
+            parts = [Dataset.from_file(f) for f in files]
+            yield parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+    def _chunks(self, dataset) -> Iterator:
+        """Contiguous slices of `dataset`, `chunk_rows` each, without copying."""
+        if getattr(dataset, "_indices", None) is not None:
+            dataset = dataset.flatten_indices()
+        n = len(dataset)
+        if n <= self.chunk_rows:
+            yield dataset
+            return
+        from datasets import Dataset
+
+        for a in range(0, n, self.chunk_rows):
+            yield Dataset(dataset.data.slice(a, min(self.chunk_rows, n - a)), info=dataset.info.copy(),
+                          fingerprint=f"chunk-{uuid.uuid4().hex}")
+
+    def run(self, dataset, work_dir: Optional[Path] = None) -> PipelineResult:
+        """Run every step over `dataset` (a datasets.Dataset with `bn`/`en` columns), `chunk_rows`
+        rows at a time. The returned Datasets are memory-mapped from `work_dir` (default: a
+        temporary folder `datasets` deletes at exit)."""
+        from datasets import concatenate_datasets
+        from datasets.fingerprint import get_temporary_cache_files_directory
+
+        work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="filter-", dir=get_temporary_cache_files_directory()))
+        ctx = StepContext(artifacts_dir=self.artifacts_dir)
+        n_in = len(dataset)
+        data, pending, alive, timings, counts, temp = self._execute(self._chunks(dataset), work, ctx)
+        scored = concatenate_datasets(list(self._chunks_of(data)))
+        if pending:  # the last global decision, applied in one pass
+            scored = scored.map(_FusedPass([], pending, ctx), batched=True, batch_size=self.batch_size,
+                                with_indices=True, remove_columns=[META], desc="filter: apply",
+                                load_from_cache_file=False, cache_file_name=str(work / "scored.arrow"))
+        drop = [c for c in temp if c in scored.column_names]
+        if drop:
+            scored = scored.remove_columns(drop)
+        alive = _alive(scored)
+        kept = scored.select(np.flatnonzero(alive)).remove_columns([DROP_STEP, DROP_REASON])
+        rejects = scored.select(np.flatnonzero(~alive)).rename_columns(
+            {DROP_STEP: "reject_step", DROP_REASON: "reject_reason"})
+        drops = count_drops(scored.data.select([DROP_STEP, DROP_REASON])) if n_in else {}
+        stats = funnel(self.steps, self.recipe.name, n_in, drops, timings, counts)
+        if stats["kept"] != len(kept) or stats["in"] != len(kept) + len(rejects):
+            raise PipelineCheckError(f"in={n_in} but kept={len(kept)} + rejected={len(rejects)}")
+        return PipelineResult(kept, rejects, stats, scored, alive)
+
+    # -------------------------------------------------------- files in, files out
+
+    def run_files(self, inputs: Iterable[Path], output_dir: Path, quiet: bool = False,
+                  chunk_rows: Optional[int] = None) -> dict:
+        """Filter Parquet/JSONL/TSV/TMX inputs (read with BilingualDataset) into `output_dir`:
+        `kept-*.parquet`, `rejects/rejects-*.parquet`, `artifacts/`, `stats.json`; returns stats.
+
+        Parquet in our pair shape is streamed `chunk_rows` at a time; other formats are converted
+        to one Arrow file first. Everything is written into a new folder beside `output_dir` that
+        replaces it only when complete, so a killed run never leaves new shards beside an old
+        stats.json; leftovers of killed runs are removed by the next run."""
+        from bilingual.corpus.dataset import BilingualDataset, _arrow_native, _expand
+        from bilingual.storage import write_json
+
+        if self.executor == "ray":
+            from bilingual.filters.executor_ray import run_files_ray
+
+            return run_files_ray(self, inputs, output_dir, quiet=quiet)
+        if chunk_rows is not None:
+            from bilingual.filters.recipe import check_overrides
+
+            check_overrides("filter", chunk_rows=chunk_rows)
+            self.chunk_rows = chunk_rows
+        output_dir = Path(output_dir).absolute()
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(output_dir)
+        stage = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.work-", dir=output_dir.parent))
+        out, work = stage / "out", stage / "work"
+        out.mkdir()
+        artifacts = self.artifacts_dir
+        if artifacts is None or Path(artifacts).absolute() == output_dir / "artifacts":
+            artifacts = out / "artifacts"
+        ctx_dir, self.artifacts_dir = self.artifacts_dir, artifacts
+        unreadable: list = []
+        try:
+            files = _expand(list(inputs))
+            if _arrow_native(files, False) is not None:
+                chunks = _parquet_chunks(files, self.chunk_rows)
+            else:
+                data = BilingualDataset.load(files, cache_dir=work / "load")
+                unreadable = data.unreadable
+                chunks = self._chunks(data.dataset)
+            last, pending, _, timings, counts, temp = self._execute(chunks, work, StepContext(artifacts_dir=artifacts))
+            drops: dict[str, Counter] = {}
+            for k, (fs, offset) in enumerate(zip(last.chunk_files, last.offsets)):
+                table = pa.concat_tables([read_arrow(f) for f in fs])
+                table = _apply_pending(table, offset, pending)
+                for s, c in count_drops(table.select([DROP_STEP, DROP_REASON])).items():
+                    drops.setdefault(s, Counter()).update(c)
+                write_kept_rejects(table, out / f"kept-{k:05d}.parquet", out / "rejects" / f"rejects-{k:05d}.parquet",
+                                   drop=temp)
+                del table
+            n_in = last.num_rows
+            stats = funnel(self.steps, self.recipe.name, n_in, drops, timings, counts)
+            stats.update(unreadable=unreadable, output_dir=str(output_dir), chunks=len(last.chunk_files),
+                         chunk_rows=self.chunk_rows, num_proc=self.num_proc, executor="local")
+            shutil.rmtree(work, ignore_errors=True)
+            write_json(out / "stats.json", stats)
+            swap_in(out, output_dir)
+        finally:
+            self.artifacts_dir = ctx_dir
+            shutil.rmtree(stage, ignore_errors=True)
+        if not quiet:
+            print_stats(stats)
+        return stats
+
+
+def clean_leftovers(output_dir: Path) -> list[Path]:
+    """Remove what killed runs left: `.NAME.work-*` / `.NAME.old-*` beside the output folder and
+    `.work-*` inside it (older layout)."""
+    gone = []
+    for p in list(output_dir.parent.glob(f".{output_dir.name}.work-*")) + \
+            list(output_dir.parent.glob(f".{output_dir.name}.old-*")) + \
+            (list(output_dir.glob(".work-*")) if output_dir.is_dir() else []):
+        shutil.rmtree(p, ignore_errors=True)
+        gone.append(p)
+    return gone
+
+
+def swap_in(new: Path, output_dir: Path) -> None:
+    """Make the complete folder `new` the output: the old folder is renamed aside, `new` renamed
+    in, the old one deleted. Readers see the old complete output or the new one, never a mix."""
+    old = None
+    if output_dir.exists():
+        old = output_dir.parent / f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(output_dir, old)
+    os.rename(new, output_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _parquet_chunks(files, chunk_rows: int):
+    """In-memory Datasets of `chunk_rows` pairs read straight from Parquet (pair columns only)."""
+    import pyarrow.parquet as pq
+
+    from bilingual.corpus.dataset import PAIR_COLUMNS
+
+    schema = pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in PAIR_COLUMNS])
+    buf, n, total = [], 0, 0
+    for f in files:
+        # small streamed reads (no pre-buffering of whole row groups): reading stays a few MB
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 22)
+        for batch in pf.iter_batches(batch_size=min(8192, chunk_rows), columns=list(PAIR_COLUMNS), use_threads=False):
+            while batch.num_rows:
+                take = min(batch.num_rows, chunk_rows - n)
+                buf.append(pa.Table.from_batches([batch.slice(0, take)]).cast(schema))
+                n += take
+                total += take
+                batch = batch.slice(take)
+                if n >= chunk_rows:
+                    yield _chunk_dataset(pa.concat_tables(buf))
+                    buf, n = [], 0
+    if buf or total == 0:  # an empty input still runs (and writes empty outputs)
+        yield _chunk_dataset(pa.concat_tables(buf) if buf else schema.empty_table())
+
+
+def _chunk_dataset(table: pa.Table):
+    """An in-memory Dataset with an explicit fingerprint: without one, datasets hashes (pickles)
+    the whole table to make it, a transient copy of the chunk."""
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    return Dataset(InMemoryTable(table), fingerprint=f"chunk-{uuid.uuid4().hex}")
+
+
+def write_kept_rejects(table: pa.Table, kept_path: Path, rejects_path: Path, drop: Iterable[str] = ()) -> None:
+    """One sequential pass over scored rows, each batch split by its drop column (no gathers)."""
+    import pyarrow.parquet as pq
+
+    from bilingual.storage import PARQUET_OPTS, atomic_path
+
+    drop = set(drop) | {c for c in table.column_names if c.startswith("_") and c not in (DROP_STEP, DROP_REASON)}
+    keep_cols = [c for c in table.column_names if c not in drop and c not in (DROP_STEP, DROP_REASON)]
+    rej_cols = keep_cols + [DROP_STEP, DROP_REASON]
+    rej_names = keep_cols + ["reject_step", "reject_reason"]
+    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(kept_path) as kt, atomic_path(rejects_path) as rt:
+        kschema = table.select(keep_cols).schema
+        rschema = pa.schema([f.with_name(n) for f, n in zip(table.select(rej_cols).schema, rej_names)])
+        with pq.ParquetWriter(kt, kschema, **PARQUET_OPTS) as kw, pq.ParquetWriter(rt, rschema, **PARQUET_OPTS) as rw:
+            for batch in table.to_batches(max_chunksize=10_000):
+                b = pa.Table.from_batches([batch])
+                mask = pc.is_null(b.column(DROP_STEP))
+                kw.write_table(b.select(keep_cols).filter(mask))
+                rw.write_table(b.select(rej_cols).filter(pc.invert(mask)).rename_columns(rej_names))
+
+
+def write_shards(dataset, folder: Path, prefix: str, shard_rows: int = 100_000,
+                 name: Callable[[int, int], str] | None = None) -> list[Path]:
+    """Write a Dataset as zstd Parquet shards, batch by batch (flat memory), each atomically.
+
+    File names follow the Hub convention `<prefix>-00000-of-00002.parquet` so `load_dataset`
+    infers splits from them."""
+    import pyarrow.parquet as pq
+
+    from bilingual.storage import PARQUET_OPTS, atomic_path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{prefix}-*.parquet"):
+        old.unlink()
+    n = len(dataset)
+    n_shards = max(1, -(-n // shard_rows))
+    paths = []
+    table_schema = dataset.data.schema
+    for s in range(n_shards):
+        path = folder / f"{prefix}-{s:05d}-of-{n_shards:05d}.parquet"
+        part = dataset.select(range(s * shard_rows, min(n, (s + 1) * shard_rows))) if n else dataset
+        with atomic_path(path) as tmp:
+            with pq.ParquetWriter(tmp, table_schema, **PARQUET_OPTS) as writer:
+                for batch in part.with_format("arrow").iter(batch_size=10_000):
+                    # a gathered selection comes back in many tiny chunks: one chunk writes ~10x faster
+                    batch = batch.combine_chunks()
+                    writer.write_table(batch.cast(table_schema) if batch.schema != table_schema else batch)
+                if len(part) == 0:
+                    writer.write_table(table_schema.empty_table())
+        paths.append(path)
+    return paths

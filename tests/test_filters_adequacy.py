@@ -1,0 +1,117 @@
+"""The `adequacy` step, trained for real on bundled trusted pairs: it separates real translations
+from misaligned ones it never saw, saves itself with its report, is reused on rerun, is
+deterministic, and never trains on the evaluation sets."""
+
+import json
+import random
+
+import pytest
+from datasets import Dataset
+
+from bilingual.filters.adequacy_model import FEATURES, NOISE_KINDS, AdequacyScorer, fit_scorer, read_trusted
+from bilingual.filters.pipeline import Pipeline
+from bilingual.filters.steps.adequacy import AdequacyParams, trusted_pairs
+from bilingual.layout import PARALLEL_SAMPLES
+from bilingual.mining.align import benchmark_split, tico_documents
+from bilingual.sources.corpora.readers import read_aligned
+
+NT = PARALLEL_SAMPLES / "ntrex128"
+
+
+def ntrex():
+    return [(r["bn"], r["en"]) for r in read_aligned(NT / "newstest2019-ref.ben.txt", NT / "newstest2019-src.eng.txt",
+                                                     "ntrex", "CC BY-SA 4.0")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The default recipe's adequacy step run once over NTREX pairs (never trusted) and misaligned ones."""
+    art = tmp_path_factory.mktemp("adequacy") / "artifacts"
+    pairs = ntrex()
+    rng = random.Random(5)
+    sample = rng.sample(range(len(pairs)), 400)
+    true = [pairs[i] for i in sample]
+    far = [(pairs[i][0], pairs[(i + len(pairs) // 2) % len(pairs)][1]) for i in sample]
+    ds = Dataset.from_dict({"bn": [b for b, _ in true + far], "en": [e for _, e in true + far],
+                            "label": [1] * len(true) + [0] * len(far)})
+    pipe = Pipeline.from_recipe({"steps": [{"step": "adequacy"}]}, artifacts_dir=art)
+    return art, ds, pipe.run(ds)
+
+
+def test_default_trusted_set_excludes_the_evaluation_sets():
+    pairs = trusted_pairs(AdequacyParams())
+    en = {p.en for p in pairs}
+    assert not en & {e for _, e in ntrex()}
+    held = benchmark_split(tico_documents(PARALLEL_SAMPLES / "tico19-all.en-bn.tmx"))
+    assert held and not {p.doc for p in pairs} & {f"tico:{d}" for d in held}
+    assert len(pairs) > 5000
+
+
+def test_separates_translations_from_other_articles_it_never_saw(trained):
+    _, ds, result = trained
+    scored = result.scored
+    labels, scores, steps = scored["label"], scored["adequacy"], scored["_drop_step"]
+    kept_true = sum(1 for l, s in zip(labels, steps) if l == 1 and s is None) / labels.count(1)
+    caught_far = sum(1 for l, s in zip(labels, steps) if l == 0 and s == "adequacy") / labels.count(0)
+    assert kept_true >= 0.95 and caught_far >= 0.8, (kept_true, caught_far)
+    assert set(result.rejects["reject_reason"]) == {"low_adequacy"}
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert result.stats["in"] == result.stats["kept"] + result.stats["rejected"]
+
+
+def test_scorer_is_saved_with_its_report_and_reused(trained):
+    art, ds, result = trained
+    folder = art / "adequacy"
+    assert {p.name for p in folder.iterdir()} >= {"model.joblib", "lexicon.json.gz", "scorer.json", "report.json"}
+    report = json.loads((folder / "report.json").read_text())
+    assert report["features"] == list(FEATURES)
+    assert report["train"]["pairs"] > 4000 and report["heldout"]["pairs"] > 300
+    assert set(report["heldout"]["caught"]) == set(NOISE_KINDS)
+    assert report["heldout"]["false_reject"] <= 0.02 and report["heldout"]["auc"] > 0.9
+    stamp = (folder / "model.joblib").stat().st_mtime_ns
+    again = Pipeline.from_recipe({"steps": [{"step": "adequacy"}]}, artifacts_dir=art).run(ds)
+    assert (folder / "model.joblib").stat().st_mtime_ns == stamp  # reused, not retrained
+    assert again.scored["adequacy"] == result.scored["adequacy"]
+    loaded = AdequacyScorer.load(folder)
+    assert loaded.threshold == pytest.approx(report["threshold"], abs=1e-6)
+
+
+def test_user_trusted_file_training_is_deterministic(tmp_path):
+    lines = (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()[:1500]
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pairs = read_trusted([str(tsv)])
+    assert len(pairs) > 1000
+    a, b = fit_scorer(pairs, seed=3), fit_scorer(pairs, seed=3)
+    test = [("আমি বাড়ি যাচ্ছি।", "I am going home."), ("আমি বাড়ি যাচ্ছি।", "The weather is nice today.")]
+    sa, sb = a.score([x for x, _ in test], [y for _, y in test]), b.score([x for x, _ in test], [y for _, y in test])
+    assert sa.tolist() == sb.tolist() and a.threshold == b.threshold
+    assert sa[0] > sa[1]
+
+
+def test_bad_trusted_file_names_file_and_fix(tmp_path):
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"pairs\.csv: trusted pairs must be a \.tsv, a \.tmx or"):
+        read_trusted([str(bad)])
+
+
+def test_same_scorer_in_every_process(tmp_path):
+    """Python's string hashing differs per process (set order); the scorer's lexicon and threshold must not."""
+    import os
+    import subprocess
+    import sys
+
+    lines = (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = ("import sys, json; from bilingual.filters.adequacy_model import fit_scorer, read_trusted; "
+            "s = fit_scorer(read_trusted([sys.argv[1]]), seed=3); "
+            "print(repr(s.threshold), json.dumps(s.featurizer.lexicon.table, sort_keys=True, ensure_ascii=False))")
+    outs = set()
+    for hash_seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        proc = subprocess.run([sys.executable, "-c", code, str(tsv)], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.add(proc.stdout)
+    assert len(outs) == 1

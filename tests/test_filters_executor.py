@@ -1,0 +1,147 @@
+"""The local executor on the bundled pairs with the default recipe: results independent of chunk size
+and process count, a recipe that rejects everything early, parameters refused before work, and a
+killed `filter` rerun that never leaves new shards beside an old stats.json."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from bilingual.commands.filter import main as filter_main
+from bilingual.filters.pipeline import Pipeline, RecipeError, load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "recipes" / "filters" / "default.yaml"
+
+
+def _inputs(samples):
+    par = samples / "parallel"
+    return [str(par / "tatoeba-ben-eng.tsv"), str(par / "tico19-all.en-bn.tmx")]
+
+
+def _outputs(folder: Path):
+    kept = [i for f in sorted(folder.glob("kept-*.parquet")) for i in pq.read_table(f).column("id").to_pylist()]
+    rejects = []  # (id, step, reason) in row order (ids of the bundled TMX are not all unique)
+    for f in sorted((folder / "rejects").glob("*.parquet")):
+        t = pq.read_table(f, columns=["id", "reject_step", "reject_reason"])
+        rejects += list(zip(*(t.column(c).to_pylist() for c in t.column_names)))
+    return kept, rejects, json.loads((folder / "stats.json").read_text())
+
+
+def _funnel(stats):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in stats["steps"]]
+
+
+@pytest.fixture(scope="module")
+def default_run(samples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("default") / "out"
+    assert filter_main(["--recipe", str(DEFAULT), "--input", *_inputs(samples), "--output-dir", str(out), "--quiet"]) == 0
+    return _outputs(out)
+
+
+@pytest.mark.parametrize("flags", [["--chunk-rows", "1000"], ["--chunk-rows", "997", "--num-proc", "2"]])
+def test_default_recipe_decisions_do_not_depend_on_chunks_or_processes(samples, tmp_path, default_run, flags):
+    """Before the staged executor, --chunk-rows 1000 kept 1,699 of 7,713 pairs instead of 7,274:
+    the perplexity model and threshold were fitted on the first chunk."""
+    out = tmp_path / "out"
+    assert filter_main(["--recipe", str(DEFAULT), "--input", *_inputs(samples), "--output-dir", str(out),
+                        "--quiet", *flags]) == 0
+    kept, rejects, stats = _outputs(out)
+    ref_kept, ref_rejects, ref_stats = default_run
+    assert stats["chunks"] > 1 and ref_stats["chunks"] == 1
+    assert kept == ref_kept and rejects == ref_rejects
+    assert _funnel(stats) == _funnel(ref_stats)
+    assert stats["in"] == len(kept) + len(rejects) and len(kept) > 7000  # the bundled data is mostly clean
+
+
+def test_recipe_that_rejects_everything_early_finishes_with_zero_kept(samples, tmp_path):
+    recipe = yaml.safe_load(DEFAULT.read_text())
+    for step in recipe["steps"]:
+        if step["step"] == "length":
+            step["min_bn"] = 10_000  # no sentence is that long: every pair is rejected here
+    path = tmp_path / "all-out.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    assert filter_main(["--recipe", str(path), "--input", _inputs(samples)[1], "--output-dir", str(out), "--quiet",
+                        "--chunk-rows", "1000"]) == 0
+    kept, rejects, stats = _outputs(out)
+    assert stats["kept"] == 0 == len(kept) and stats["rejected"] == stats["in"] == len(rejects) > 0
+    by_step = {r["step"]: r for r in stats["steps"]}
+    assert by_step["length"]["kept"] == 0 and by_step["perplexity"]["in"] == 0
+    assert set(s for _, s, _ in rejects) <= {"normalize", "eval_overlap", "pii", "junk", "length"}
+
+
+@pytest.mark.parametrize("step, message", [
+    ({"step": "near_dedup", "ngram": 0}, "step 1 'near_dedup': parameter 'ngram': Input should be greater than or equal to 1"),
+    ({"step": "near_dedup", "threshold": -0.2}, "parameter 'threshold': Input should be greater than 0"),
+    ({"step": "near_dedup", "threshold": 1.5}, "parameter 'threshold': Input should be less than or equal to 1"),
+    ({"step": "langid", "threshold_bn": 7}, "step 1 'langid': parameter 'threshold_bn'"),
+    ({"step": "near_dedup", "recall_weight": -1}, "parameter 'recall_weight'"),
+    ({"step": "pii", "min_phone_digits": 12, "max_phone_digits": 9}, "min_phone_digits 12 > max_phone_digits 9"),
+    ({"step": "pii", "urls": "some"}, "parameter 'urls'"),
+    ({"step": "normalize", "form": "NFX"}, "parameter 'form'"),
+])
+def test_out_of_range_parameters_are_refused_naming_file_step_and_field(tmp_path, step, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"steps": [step]}))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--chunk-rows", "-5"], "--chunk-rows -5: Input should be greater than or equal to 1"),
+    (["--num-proc", "0"], "--num-proc 0: Input should be greater than or equal to 1"),
+])
+def test_bad_flags_are_refused_before_any_work(samples, tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    rc = filter_main(["--recipe", str(DEFAULT), "--input", *_inputs(samples), "--output-dir", str(out), *flags])
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_bad_recipe_head_is_refused(tmp_path):
+    with pytest.raises(RecipeError, match="'num_proc': Input should be greater than or equal to 1"):
+        load_recipe({"num_proc": 0, "steps": [{"step": "pii"}]})
+    with pytest.raises(RecipeError, match="'executor'"):
+        load_recipe({"executor": "spark", "steps": [{"step": "pii"}]})
+    with pytest.raises(RecipeError, match="--chunk-rows 0"):
+        Pipeline.from_recipe({"steps": [{"step": "pii"}]}, chunk_rows=0)
+
+
+def test_killed_rerun_never_mixes_old_stats_with_new_shards(samples, tmp_path, default_run):
+    """Run to completion, then a rerun killed mid-way: the output folder is still the first run's,
+    complete and consistent; the next run removes the killed run's leftovers and replaces it."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "bilingual.commands.filter", "--recipe", str(DEFAULT), "--input", *_inputs(samples),
+           "--output-dir", str(out), "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    assert subprocess.run(cmd + ["--chunk-rows", "3000"], env=env, cwd=REPO).returncode == 0
+    first = _outputs(out)
+    (out / ".work-stale").mkdir()  # what the old layout left inside the output after a kill
+
+    proc = subprocess.Popen(cmd + ["--chunk-rows", "1000"], env=env, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.work-*/work/stage-1/chunk-*.arrow")):  # well into the run
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(tmp_path.glob(".out.work-*"))  # the killed run's leftovers
+    kept, rejects, stats = _outputs(out)  # the first run's output, untouched and consistent
+    assert (kept, rejects, stats) == first and stats["in"] == len(kept) + len(rejects)
+    assert stats["chunk_rows"] == 3000
+
+    assert subprocess.run(cmd + ["--chunk-rows", "2000"], env=env, cwd=REPO).returncode == 0
+    assert not list(tmp_path.glob(".out.*")) and not (out / ".work-stale").exists()
+    kept, rejects, stats = _outputs(out)
+    assert stats["chunk_rows"] == 2000 and kept == default_run[0] and rejects == default_run[1]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["artifacts", "rejects", "stats.json"] + [f"kept-{k:05d}.parquet" for k in range(4)])
