@@ -58,8 +58,6 @@ def load_pairs(bn=None, en=None, tsv=None, dataset=None, split: str = "test", li
     except csv.Error as err:  # e.g. a field over the csv module's 128 KiB limit: not a sentence-per-line file
         raise EvaluationDataError(f"{tsv}: not a sentence-pair TSV ({err}); expected en<TAB>bn per line") from err
     if limit is not None:
-        if limit < 1:
-            raise EvaluationDataError(f"--limit {limit}: must be at least 1 (leave it out to evaluate every pair)")
         pairs = pairs[:limit]
     if not pairs:
         raise EvaluationDataError(f"{dataset or tsv or bn}: no sentence pairs to evaluate")

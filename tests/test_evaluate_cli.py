@@ -114,8 +114,8 @@ def _bad_inputs(tmp_path):
         ("empty file", ["--tsv", empty], [str(empty), "no sentence pairs"]),
         ("binary file", ["--tsv", binary], [str(binary)]),
         ("missing file", ["--tsv", tmp_path / "nope.tsv"], ["nope.tsv", "no such file"]),
-        ("limit -1", ["--tsv", good, "--limit", "-1"], ["--limit -1", "at least 1"]),
-        ("limit 0", ["--tsv", good, "--limit", "0"], ["--limit 0", "at least 1"]),
+        ("limit -1", ["--tsv", good, "--limit", "-1"], ["--limit -1", "positive"]),
+        ("limit 0", ["--tsv", good, "--limit", "0"], ["--limit 0", "positive"]),
         ("beams 0", ["--tsv", good, "--num-beams", "0"], ["--num-beams 0"]),
         ("only --bn", ["--bn", good], ["--bn and --en"]),
     ]
