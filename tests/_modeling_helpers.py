@@ -107,7 +107,7 @@ def build_marian_opus(out: Path, pairs) -> Path:
 def build_nllb(out: Path, pairs) -> Path:
     """Tiny random NLLB-200: NllbTokenizerFast (codes ben_Beng / eng_Latn) on a sentencepiece model trained
     here, M2M100 architecture (NLLB checkpoints are model_type m2m_100)."""
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizerFast
+    from transformers import M2M100ForConditionalGeneration, NllbTokenizerFast
 
     out.mkdir(parents=True, exist_ok=True)
     model_file = train_spm(out / "_spm", _texts(pairs), 600)

@@ -84,8 +84,6 @@ def flag(command: str, name: str, cwd: Path) -> str:
 
 XFAIL_OTHERS = {
     "scrape-bad-yaml": "scrape prints config errors on stdout, not stderr (issue 15: scrape config errors go to stdout)",
-    "translate-truncated-safetensors": "translate shows a SafetensorError traceback for a truncated model.safetensors",
-    "evaluate-truncated-safetensors": "evaluate shows a SafetensorError traceback for a truncated model.safetensors",
 }
 
 
@@ -161,9 +159,7 @@ def test_mine_refuses_snapshot_whose_manifest_says_error(error_snapshot, tmp_pat
     assert not list((tmp_path / "mined").rglob("*.parquet")) if (tmp_path / "mined").exists() else True
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param("translate", marks=pytest.mark.xfail(strict=True, reason=XFAIL_OTHERS["translate-truncated-safetensors"])),
-    pytest.param("evaluate", marks=pytest.mark.xfail(strict=True, reason=XFAIL_OTHERS["evaluate-truncated-safetensors"]))])
+@pytest.mark.parametrize("command", ["translate", "evaluate"])
 def test_truncated_model_weights(truncated_model, tmp_path, command):
     argv = (["translate", "--model", truncated_model, "--src", "en", "hello"] if command == "translate" else
             ["evaluate", truncated_model, "--tsv", TATOEBA, "--limit", "3", "--output-dir", tmp_path / "eval"])

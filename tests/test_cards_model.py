@@ -221,11 +221,12 @@ def test_card_shows_no_local_paths(model_dir, tmp_path):
     report = sample_report(model_dir)
     report["run_dir"] = str(tmp_path / "runs" / "20261126T0600")
     report["training"]["best_checkpoint"] = str(tmp_path / "runs" / "20261126T0600" / "train" / "checkpoint-300")
+    report["training"]["hyperparameters"]["model_name_or_path"] = str(tmp_path / "checkpoints" / "opus-mt-en-bn")
     ntrex = REPO_ROOT / "data" / "samples" / "parallel" / "ntrex128"
     report["evaluation"]["bn-en"]["test_set"] = f"{ntrex}/newstest2019-ref.ben.txt,{ntrex}/newstest2019-src.eng.txt"
     text = str(cards.build_model_card(model_dir, report))
     assert str(tmp_path) not in text and str(REPO_ROOT) not in text
-    assert "`checkpoint-300`" in text and "run `20261126T0600`" in text
+    assert "`checkpoint-300`" in text and "run `20261126T0600`" in text and "| model_name_or_path | opus-mt-en-bn |" in text
     assert "data/samples/parallel/ntrex128/newstest2019-ref.ben.txt" in text
 
 

@@ -62,7 +62,8 @@ def test_separates_translations_from_other_articles_it_never_saw(trained):
 def test_scorer_is_saved_with_its_report_and_reused(trained):
     art, ds, result = trained
     folder = art / "adequacy"
-    assert {p.name for p in folder.iterdir()} >= {"model.joblib", "lexicon.json.gz", "scorer.json", "report.json"}
+    assert {p.name for p in folder.iterdir()} >= {"model.joblib", "lexicon.json.gz", "ibm1.json.gz", "scorer.json",
+                                                 "report.json"}
     report = json.loads((folder / "report.json").read_text())
     assert report["features"] == list(FEATURES)
     assert report["train"]["pairs"] > 4000 and report["heldout"]["pairs"] > 300
@@ -115,3 +116,14 @@ def test_same_scorer_in_every_process(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs.add(proc.stdout)
     assert len(outs) == 1
+
+
+def test_ibm1_learns_translations_from_real_pairs():
+    from bilingual.filters.adequacy_model import Probabilities
+    from bilingual.sources.corpora.readers import read_tsv
+
+    pairs = [(r["bn"], r["en"]) for r in read_tsv(PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv")]
+    probs = Probabilities.learn(pairs)
+    best = {b: max(t, key=t.get) for b, t in probs.en_given_bn.items()}
+    assert best["বই"] == "book" and best["জল"] == "water"
+    assert all(abs(sum(t.values()) - 1) < 0.5 for t in list(probs.en_given_bn.values())[:50])

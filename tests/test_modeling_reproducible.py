@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _modeling_helpers import REPO, shared_tokenizer_dir, tatoeba_pairs, tiny_config, write_dataset
+from _modeling_helpers import REPO, tatoeba_pairs, tiny_config, write_dataset
 
 from bilingual.modeling.train import train
 

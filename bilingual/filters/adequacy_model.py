@@ -7,13 +7,14 @@ a small classifier learns from trusted parallel pairs against noise synthesized 
              truncated side, an extra sentence appended, untranslated copy, one number changed;
   features   lexical translation coverage in both directions (a Dice lexicon learned on the trusted
              pairs, the one bilingual.mining.align learns) overall and on each half of the sentence,
+             IBM Model 1 translation probabilities in both directions (learned on the same pairs),
              transliterated names, number agreement (bilingual.filters.steps.numbers), a learned
              length model, sentence and punctuation counts, LID probabilities, verbatim copies;
   model      scikit-learn's HistGradientBoostingClassifier, seeded;
   threshold  the score that rejects `false_reject` of held-out trusted pairs (documents the model
              did not train on).
 Everything is deterministic for a given seed and trusted set. The fitted scorer is a folder:
-`model.joblib` (the classifier; load only folders you made), `lexicon.json.gz`, `scorer.json`
+`model.joblib` (the classifier; load only folders you made), `lexicon.json.gz`, `ibm1.json.gz`, `scorer.json`
 (length model, threshold, fingerprint) and `report.json` (features, sizes, held-out metrics).
 """
 
@@ -41,6 +42,7 @@ FEATURES = (
     "len_z", "len_abs_z", "log_chars_bn", "log_words_en", "sent_diff", "num_agreement", "num_hard_bn",
     "num_hard_en", "names_en", "question_diff", "quote_diff", "paren_diff", "lid_bn", "lid_en", "copied_en",
     "known_bn", "known_en", "cov_known_bn", "cov_known_en", "words_bn", "words_en",
+    "ibm1_en_given_bn", "ibm1_bn_given_en", "ibm1_min",
 )
 LEXICON = {"min_count": 1, "min_dice": 0.2, "top": 8}  # rare words count: cross-fitting tells the classifier how much
 SKEL_PREFIX = 4
@@ -172,11 +174,99 @@ def _lid(texts: list[str], lang: str) -> np.ndarray:
     return np.array([p if l == lang else 0.0 for l, p in predict_fast(model, texts, 300)])
 
 
+def train_ibm1(src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]], iterations: int = 5,
+               min_prob: float = 0.01, top: int = 10) -> dict[str, dict[str, float]]:
+    """IBM Model 1 translation probabilities t(tgt word | src word) by EM (with a NULL source word),
+    vectorized over all co-occurrences; kept: p ≥ min_prob, best `top` per source word.
+    Why: on a few thousand pairs its probabilities separate real translations from topic words far
+    better than co-occurrence alone (Bicleaner's probabilistic dictionaries come from the same model)."""
+    src_ids: dict[str, int] = {}
+    tgt_ids: dict[str, int] = {}
+    groups, s_col, t_col = [], [], []
+    g = 0
+    for s_words, t_words in zip(src, tgt):
+        sids = [0] + [src_ids.setdefault(w, len(src_ids) + 1) for w in sorted(set(s_words))]
+        for w in sorted(set(t_words)):
+            tid = tgt_ids.setdefault(w, len(tgt_ids))
+            groups.extend([g] * len(sids))
+            s_col.extend(sids)
+            t_col.extend([tid] * len(sids))
+            g += 1
+    if not g:
+        return {}
+    n_t = len(tgt_ids)
+    key = np.asarray(s_col, dtype=np.int64) * n_t + np.asarray(t_col, dtype=np.int64)
+    grp = np.asarray(groups, dtype=np.int64)
+    uk, inv = np.unique(key, return_inverse=True)
+    k_src = uk // n_t
+    t = np.ones(len(uk))
+    for _ in range(iterations):
+        w = t[inv]
+        post = w / np.bincount(grp, weights=w, minlength=g)[grp]
+        c = np.bincount(inv, weights=post, minlength=len(uk))
+        t = c / np.bincount(k_src, weights=c)[k_src]
+    src_words = {i: w for w, i in src_ids.items()}
+    tgt_words = {i: w for w, i in tgt_ids.items()}
+    table: dict[str, dict[str, float]] = {}
+    for k in np.flatnonzero((t >= min_prob) & (k_src > 0)):
+        table.setdefault(src_words[int(k_src[k])], {})[tgt_words[int(uk[k] % n_t)]] = round(float(t[k]), 5)
+    return {sw: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:top]) for sw, d in sorted(table.items())}
+
+
+@dataclass
+class Probabilities:
+    """IBM Model 1 tables in both directions over stems: en_given_bn[b][e], bn_given_en[e][b]."""
+
+    en_given_bn: dict[str, dict[str, float]]
+    bn_given_en: dict[str, dict[str, float]]
+
+    @classmethod
+    def learn(cls, pairs: Iterable[tuple[str, str]]) -> "Probabilities":
+        bs, es = [], []
+        for bn, en in pairs:
+            bs.append([_bn_stem(w) for w in bn_tokens(bn)])
+            es.append([_en_stem(w) for w in en_tokens(en)])
+        return cls(train_ibm1(bs, es), train_ibm1(es, bs))
+
+    def save(self, path) -> Path:
+        import gzip
+
+        from bilingual.storage import atomic_path
+
+        with atomic_path(Path(path)) as tmp:
+            with gzip.open(tmp, "wt", encoding="utf-8") as f:
+                json.dump({"en_given_bn": self.en_given_bn, "bn_given_en": self.bn_given_en}, f, ensure_ascii=False)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path) -> "Probabilities":
+        import gzip
+
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            d = json.load(f)
+        return cls(d["en_given_bn"], d["bn_given_en"])
+
+
+def _mean_log_best(targets: Sequence[str], sources: Sequence[str], table: dict[str, dict[str, float]]) -> float:
+    """Mean over target words of log max_source t(target | source): how well one side explains the other."""
+    if not targets:
+        return 0.0
+    rows = [table.get(w) for w in set(sources)]
+    rows = [r for r in rows if r]
+    total = 0.0
+    for w in targets:
+        best = max((r.get(w, 0.0) for r in rows), default=0.0)
+        total += math.log(max(best, 1e-4))
+    return total / len(targets)
+
+
 class Featurizer:
     """Turns (bn, en) pairs into the FEATURES matrix with a lexicon learned on trusted pairs."""
 
-    def __init__(self, lexicon: Lexicon, length_model: tuple[float, float, float] = (0.0, 1.0, 1.0)):
+    def __init__(self, lexicon: Lexicon, length_model: tuple[float, float, float] = (0.0, 1.0, 1.0),
+                 probs: Optional[Probabilities] = None):
         self.lexicon = lexicon
+        self.probs = probs or Probabilities({}, {})
         self.length_model = length_model  # log(chars_en) ≈ a + b·log(chars_bn), residual sd
         self.reverse: dict[str, set[str]] = {}
         for b, trans in lexicon.table.items():
@@ -225,8 +315,11 @@ class Featurizer:
         names = [w for w in _CAPITAL.findall(en)]
         names_hit = share([_en_skel(w)[:SKEL_PREFIX] in bskel for w in names]) if names else 1.0
         copied = share([w in bn for w in ew_raw if len(w) > 2]) if ew_raw else 0.0
+        ibm_en = _mean_log_best(ew, bw, self.probs.en_given_bn)
+        ibm_bn = _mean_log_best(bw, ew, self.probs.bn_given_en)
         extra = [share(bn_known), share(en_known), share(known_hits_bn) if known_hits_bn else -1.0,
-                 share(known_hits_en) if known_hits_en else -1.0, len(bw), len(ew)]
+                 share(known_hits_en) if known_hits_en else -1.0, len(bw), len(ew), ibm_en, ibm_bn,
+                 min(ibm_en, ibm_bn)]
         return [cb, ce, min(cb, ce), *halves(bn_hit), *halves(en_hit), names_hit, copied], extra
 
     def transform(self, bn: Sequence[str], en: Sequence[str], lid: Optional[tuple] = None) -> np.ndarray:
@@ -295,6 +388,7 @@ class AdequacyScorer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.featurizer.lexicon.save(folder / "lexicon.json.gz")
+        self.featurizer.probs.save(folder / "ibm1.json.gz")
         with atomic_path(folder / "model.joblib") as tmp:
             joblib.dump(self.model, tmp)
         write_json(folder / "report.json", self.report)
@@ -310,7 +404,8 @@ class AdequacyScorer:
         meta = json.loads((folder / "scorer.json").read_text(encoding="utf-8"))
         if meta.get("features") != list(FEATURES):
             raise ValueError(f"{folder}: adequacy scorer made with other features; delete the folder to retrain it")
-        feat = Featurizer(Lexicon.load(folder / "lexicon.json.gz"), tuple(meta["length_model"]))
+        feat = Featurizer(Lexicon.load(folder / "lexicon.json.gz"), tuple(meta["length_model"]),
+                          Probabilities.load(folder / "ibm1.json.gz"))
         report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         return cls(feat, joblib.load(folder / "model.joblib"), float(meta["threshold"]), report)
 
@@ -323,7 +418,7 @@ def learn_lexicon(pairs: Iterable[tuple[str, str]]) -> Lexicon:
     return Lexicon({b: dict(sorted(t.items(), key=lambda kv: (-kv[1], kv[0]))[:top]) for b, t in sorted(lex.table.items())})
 
 
-SCORER_VERSION = 1  # bump when features, noise or training change: cached scorers are then retrained
+SCORER_VERSION = 2  # bump when features, noise or training change: cached scorers are then retrained
 
 
 def fingerprint(pairs: Sequence[TrustedPair], **params) -> str:
@@ -336,7 +431,8 @@ def fingerprint(pairs: Sequence[TrustedPair], **params) -> str:
 
 
 def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float = 0.01,
-               heldout_share: float = 0.15, max_iter: int = 200, folds: int = 3) -> AdequacyScorer:
+               heldout_share: float = 0.15, max_iter: int = 200, folds: int = 3,
+               heldout_fold: int = 0) -> AdequacyScorer:
     """Learn lexicon, length model and classifier on most documents; pick the threshold on the rest."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -347,7 +443,8 @@ def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float
     held_docs = set()
     for source in sorted({d.rsplit(":", 1)[0] for d in docs}):  # a share of each source's documents
         mine = [d for d in docs if d.rsplit(":", 1)[0] == source]
-        held_docs.update(mine[: max(1, round(len(mine) * heldout_share))] if len(mine) > 1 else [])
+        k = max(1, round(len(mine) * heldout_share))
+        held_docs.update(mine[heldout_fold * k:(heldout_fold + 1) * k] if len(mine) > 1 else [])
     train = [p for p in pairs if p.doc not in held_docs]
     held = [p for p in pairs if p.doc in held_docs]
     if len(train) < 50 or len(held) < 20:
@@ -361,14 +458,15 @@ def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float
     x_parts = []
     for f in range(folds):
         inside = [p for p in train if fold_of[p.doc] == f]
-        lex_f = learn_lexicon((p.bn, p.en) for p in train if fold_of[p.doc] != f)
+        others = [(p.bn, p.en) for p in train if fold_of[p.doc] != f]
+        feat_f = Featurizer(learn_lexicon(others), length_model, Probabilities.learn(others))
         syn = synthesize(inside, seed + 10 + f)
-        x_parts.append(Featurizer(lex_f, length_model).transform([b for b, _, _ in syn], [e for _, e, _ in syn]))
+        x_parts.append(feat_f.transform([b for b, _, _ in syn], [e for _, e, _ in syn]))
         tr += syn
     x_tr = np.concatenate(x_parts)
     y_tr = np.array([k == "true" for _, _, k in tr], dtype=np.int8)
     lexicon = learn_lexicon((p.bn, p.en) for p in train)
-    feat = Featurizer(lexicon, length_model)
+    feat = Featurizer(lexicon, length_model, Probabilities.learn((p.bn, p.en) for p in train))
     ho = synthesize(held, seed + 1)
     from threadpoolctl import threadpool_limits
 

@@ -259,9 +259,9 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
     else:
         validate(config)
     cfg = config
-    m, d, t = cfg.model, cfg.data, cfg.training
+    d, t = cfg.data, cfg.training
 
-    state = _state()
+    _state()   # before anything else touches Accelerate (see _state)
     splits = data_mod.load_splits(d.dataset_name, ("train", d.eval_split), streaming=d.streaming,
                                   config_name=d.dataset_config_name)
     out, resume_from = _prepare_output_dir(cfg)

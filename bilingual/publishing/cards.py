@@ -259,7 +259,8 @@ def _training(report: dict) -> Optional[dict]:
     evals = [h for h in history if any(k.startswith("eval_") for k in h)]
     return {
         "preset": tr.get("preset"), "model_type": tr.get("model_type"), "parameters": tr.get("parameters"),
-        "hyperparameters": tr.get("hyperparameters") or {},
+        "hyperparameters": {k: public_name(v) if isinstance(v, str) and Path(v).is_absolute() else v
+                            for k, v in (tr.get("hyperparameters") or {}).items()},  # a local starting checkpoint
         "best_checkpoint": Path(str(tr["best_checkpoint"])).name if tr.get("best_checkpoint") else None,
         "best_metric": tr.get("best_metric"), "tokens_per_second": tr.get("tokens_per_second"),
         "steps": max((h["step"] for h in history if _num(h.get("step")) is not None), default=None),
