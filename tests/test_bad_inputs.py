@@ -3,8 +3,7 @@
 Every refused input must end the same way: a non-zero exit, no traceback (without --debug), stderr's
 last line naming the file (or the flag) that is wrong, and no output that looks complete. Inputs that
 are legitimate but awkward (a BOM, a huge field, documents mixed into pairs) must be read, and every
-row accounted for. Cases owned by other areas that still fail are marked xfail(strict=True) so they
-flip to errors the day they are fixed.
+row accounted for.
 """
 
 from __future__ import annotations
@@ -82,11 +81,6 @@ def flag(command: str, name: str, cwd: Path) -> str:
     return hyphen if hyphen in bilingual(command, "--help", cwd=cwd).stdout else underscore
 
 
-XFAIL_OTHERS = {
-    "scrape-bad-yaml": "scrape prints config errors on stdout, not stderr (issue 15: scrape config errors go to stdout)",
-}
-
-
 # (case id, argv as a function of (inputs folder, output folder), the name the last line must contain)
 CASES = [
     ("filter-empty", lambda d, o: ["filter", "--recipe", RECIPE, "--input", d / "empty.tsv", "--output-dir", o], "empty.tsv"),
@@ -133,8 +127,7 @@ def assert_nothing_complete(out: Path) -> None:
 
 
 @pytest.mark.parametrize("case, argv, name", [
-    pytest.param(c, a, n, id=c, marks=[pytest.mark.xfail(strict=True, reason=XFAIL_OTHERS[c])] if c in XFAIL_OTHERS else [])
-    for c, a, n in CASES])
+    pytest.param(c, a, n, id=c) for c, a, n in CASES])
 def test_bad_input_is_a_one_line_error(inputs, tmp_path, case, argv, name):
     out = tmp_path / "out"
     proc = bilingual(*argv(inputs, out), cwd=tmp_path)
