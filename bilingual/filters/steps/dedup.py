@@ -13,6 +13,7 @@ shares a band with it and its estimated Jaccard is >= threshold.
 from __future__ import annotations
 
 import functools
+import mmap
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -319,12 +320,14 @@ def _near_decide(data, alive: np.ndarray, p: NearDedupParams, ctx):
     i, j = np.concatenate(firsts), np.concatenate(seconds)  # i < j: records are sorted by row
     pair = np.unique(i * np.int64(n) + j)  # a pair sharing several bands is verified once
     i, j = pair // n, pair % n
-    sigs = np.memmap(sig_path, dtype=np.uint32, mode="r", shape=(n, p.num_perm))
     similar = np.zeros(len(i), dtype=bool)
-    for a in range(0, len(i), 65536):
-        sl = slice(a, a + 65536)
-        similar[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= p.threshold * p.num_perm
-    del sigs
+    with open(sig_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        for a in range(0, len(i), 65536):
+            sigs = np.frombuffer(mm, dtype=np.uint32).reshape(n, p.num_perm)
+            sl = slice(a, a + 65536)
+            similar[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= p.threshold * p.num_perm
+            del sigs
+            mm.madvise(mmap.MADV_DONTNEED)  # the pages read stay out of this process's RSS
     codes[keep_first_dropped(i[similar], j[similar], alive)] = 1
     return codes, ["near_duplicate"]
 
