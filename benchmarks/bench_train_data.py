@@ -37,7 +37,7 @@ split = data_mod.load_splits(ds_dir, ("train",))["train"]
 t0 = time.perf_counter()
 cache = Path(out) / "cache" if mode == "disk-cache" else None
 ds = data_mod.tokenize_split(split, hf, ["bn-en", "en-bn"], 128, 128, cache_dir=cache, desc=mode)
-lengths = ds["length"]                       # what the token-budget sampler reads
+lengths = data_mod.example_lengths(ds)        # what the token-budget sampler reads (train.py does the same)
 sampler = data_mod.TokenBudgetBatchSampler(lengths, max_tokens=4096, max_sentences=64, seed=0)
 n = sum(len(b) for b in sampler)
 seconds = time.perf_counter() - t0
