@@ -43,8 +43,12 @@ lengths = data_mod.example_lengths(ds)        # what the token-budget sampler re
 sampler = data_mod.TokenBudgetBatchSampler(lengths, max_tokens=4096, max_sentences=64, seed=0)
 n = sum(len(b) for b in sampler)
 seconds = time.perf_counter() - t0
+# at the end: private memory (RssAnon) vs file pages mapped from the Arrow files (RssFile, page cache)
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith(("RssAnon", "RssFile")))
 print(json.dumps({"examples": n, "seconds": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_anon_mb": int(status["RssAnon"].split()[0]) / 1024,
+                  "rss_file_mb": int(status["RssFile"].split()[0]) / 1024}))
 """
 
 
