@@ -53,8 +53,9 @@ def build_model(folder: Path, d_model: int, layers: int, vocab: int) -> Path:
 
 
 def make_artifacts(model_dir: Path) -> dict:
-    from bilingual.inference.ctranslate2 import _converter
-    from bilingual.inference.export import _export_fp32, _quantize, copy_side_files
+    from bilingual.inference.backends.ctranslate2 import _converter
+    from bilingual.inference.backends.onnx import _export_fp32, _quantize
+    from bilingual.inference.backends.parity import copy_side_files
 
     seconds = {}
     t = time.perf_counter()
@@ -83,7 +84,8 @@ def make_optimum_default_int8(model_dir: Path) -> None:
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    from bilingual.inference.export import ONNX_FILES, copy_side_files
+    from bilingual.inference.backends.onnx import ONNX_FILES
+    from bilingual.inference.backends.parity import copy_side_files
 
     dest = model_dir / OPTIMUM_DEFAULT[2]
     config = AutoQuantizationConfig.avx2(is_static=False, per_channel=False)

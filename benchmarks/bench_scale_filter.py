@@ -7,7 +7,9 @@ stream, so 4M contains 1M.
 
 Each measurement is its own `filter` process (imports, reading, filtering and writing included):
 wall seconds and peak RSS of the process tree (the process and its `num_proc` workers, from
-wait4()). Ratios are taken within one run of this script.
+wait4()). Linux keeps a child's peak RSS across fork+exec, so the data is synthesized in a separate
+process and this parent stays small (~60 MB, below any filter process). Ratios are taken within one
+run of this script.
 
   --mode dedup:   recipe = exact_dedup(pair) + near_dedup(0.9, 64 perms, 5-grams), sizes --sizes.
   --mode filter:  the default recipe vs a fastText-only recipe (langid) over the same pairs (the floor).
@@ -117,9 +119,15 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000])
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_scale_filter"))
     ap.add_argument("--extra", default="", help="flags passed to filter, e.g. '--num-proc 2'")
+    ap.add_argument("--synthesize-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     data = args.work / "data"
-    shards = synthesize(data, max(args.sizes))
+    if args.synthesize_only:
+        synthesize(data, max(args.sizes))
+        return 0
+    subprocess.run([sys.executable, __file__, "--synthesize-only", "--work", str(args.work), "--sizes",
+                    *map(str, args.sizes)], check=True)
+    shards = sorted(data.glob("pairs-*.parquet"))
     results = {"uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
                "mode": args.mode, "runs": {}}
     for n in args.sizes:
@@ -133,6 +141,7 @@ def main() -> int:
                 t = pq.read_table(s)
                 pq.write_table(t.slice(0, min(left, t.num_rows)), part / s.name, compression="zstd")
                 left -= t.num_rows
+                del t
             (part / "done").touch()
         inputs = sorted(part.glob("pairs-*.parquet"))
         recipes = {"dedup": DEDUP} if args.mode == "dedup" else \

@@ -2,11 +2,13 @@
 (`tokenize_split(..., cache_dir=...)`, written once, memory-mapped, shared by ranks) against the previous
 in-memory tokenization (`keep_in_memory=True` in every rank), at 10x and 100x the bundled Tatoeba sample.
 
-Inputs are synthesized here: unique pairs made by joining two random real Tatoeba pairs (seeded). Each
+Inputs are synthesized here: unique pairs made by joining two random real Tatoeba pairs (seeded), written as
+the corpus builder writes a split (`ShardWriter` shards and row groups). Each
 measurement runs in a fresh process (peak RSS is per process), both directions, the `tiny` preset's model
 and a tokenizer trained on the sample.
 
     PYTHONPATH=$PWD nice python benchmarks/bench_train_data.py --scales 10 100 --json /tmp/bench_train_data.json
+    (add `--modes disk-cache` to skip the in-memory baseline)
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ split = data_mod.load_splits(ds_dir, ("train",))["train"]
 t0 = time.perf_counter()
 cache = Path(out) / "cache" if mode == "disk-cache" else None
 ds = data_mod.tokenize_split(split, hf, ["bn-en", "en-bn"], 128, 128, cache_dir=cache, desc=mode)
-lengths = ds["length"]                       # what the token-budget sampler reads
+lengths = data_mod.example_lengths(ds)        # what the token-budget sampler reads (train.py does the same)
 sampler = data_mod.TokenBudgetBatchSampler(lengths, max_tokens=4096, max_sentences=64, seed=0)
 n = sum(len(b) for b in sampler)
 seconds = time.perf_counter() - t0
+# at the end: private memory (RssAnon) vs file pages mapped from the Arrow files (RssFile, page cache)
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith(("RssAnon", "RssFile")))
 print(json.dumps({"examples": n, "seconds": seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_anon_mb": int(status["RssAnon"].split()[0]) / 1024,
+                  "rss_file_mb": int(status["RssFile"].split()[0]) / 1024}))
 """
 
 
@@ -62,12 +68,25 @@ def synthesize(n_pairs: int, seed: int = 0) -> list[dict]:
     return out
 
 
+def write_train_shards(ds_dir: Path, rows: list[dict]) -> None:
+    """The train split as the corpus builder writes it (`ShardWriter` defaults: shards and row groups bounded
+    by rows and bytes), not one Parquet file with one row group, whose reading grows with the file."""
+    import pyarrow as pa
+
+    from bilingual.storage import ShardWriter
+
+    schema = pa.schema([("id", pa.string()), ("bn", pa.string()), ("en", pa.string())])
+    with ShardWriter(ds_dir / "dataset", "train", schema) as writer:
+        writer.write_many(rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scales", type=int, nargs="+", default=[10, 100])
+    p.add_argument("--modes", nargs="+", default=["in-memory", "disk-cache"], choices=["in-memory", "disk-cache"])
     p.add_argument("--json")
     args = p.parse_args(argv)
-    from bilingual.modeling.data import read_tsv_pairs, write_splits
+    from bilingual.modeling.data import read_tsv_pairs
     from bilingual.modeling.tokenizer import train_tokenizer
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-data-"))
@@ -77,8 +96,8 @@ def main(argv=None) -> int:
     for scale in args.scales:
         ds_dir = work / f"x{scale}"
         rows = synthesize(len(base) * scale, seed=scale)
-        write_splits(ds_dir, {"train": rows})
-        for mode in ("in-memory", "disk-cache"):
+        write_train_shards(ds_dir, rows)
+        for mode in args.modes:
             out = work / f"out-{scale}-{mode}"
             out.mkdir()
             proc = subprocess.run([sys.executable, "-c", CHILD, str(ds_dir), str(work / "tok"), mode, str(out)],
@@ -95,7 +114,7 @@ def main(argv=None) -> int:
     by = {(r["scale"], r["mode"]): r for r in results}
     if len(args.scales) >= 2:
         lo, hi = min(args.scales), max(args.scales)
-        for mode in ("in-memory", "disk-cache"):
+        for mode in args.modes:
             print(f"{mode}: peak RSS x{hi}/x{lo} = {by[hi, mode]['peak_rss_mb'] / by[lo, mode]['peak_rss_mb']:.2f}, "
                   f"examples/s x{lo} {by[lo, mode]['examples'] / by[lo, mode]['seconds']:,.0f}, "
                   f"x{hi} {by[hi, mode]['examples'] / by[hi, mode]['seconds']:,.0f}")

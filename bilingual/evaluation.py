@@ -8,6 +8,7 @@ flores tokenizers need a downloaded model) and chrF is the primary metric for en
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -42,7 +43,7 @@ def load_pairs(bn=None, en=None, tsv=None, dataset=None, split: str = "test", li
         if dataset is not None:
             pairs = _dataset_pairs(dataset, split)
         elif tsv is not None:
-            pairs = [{"bn": r["bn"], "en": r["en"]} for r in corpora.read_tsv(_existing(tsv))]
+            pairs = _tsv_pairs(_existing(tsv), corpora)
         else:
             if (bn is None) != (en is None):
                 raise EvaluationDataError("give both --bn and --en line files (or --tsv, or --dataset)")
@@ -52,11 +53,27 @@ def load_pairs(bn=None, en=None, tsv=None, dataset=None, split: str = "test", li
     except corpora.CorpusFormatError as err:
         raise EvaluationDataError(str(err)) from err
     except UnicodeDecodeError as err:
-        raise EvaluationDataError(f"{tsv or bn or en}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    if limit:
+        raise EvaluationDataError(f"{tsv or bn or en}: not UTF-8 text ({err.reason} at byte {err.start}); "
+                                  "convert it to UTF-8") from err
+    except csv.Error as err:  # e.g. a field over the csv module's 128 KiB limit: not a sentence-per-line file
+        raise EvaluationDataError(f"{tsv}: not a sentence-pair TSV ({err}); expected en<TAB>bn per line") from err
+    if limit is not None:
         pairs = pairs[:limit]
     if not pairs:
         raise EvaluationDataError(f"{dataset or tsv or bn}: no sentence pairs to evaluate")
+    return pairs
+
+
+def _tsv_pairs(path: Path, corpora) -> list[dict]:
+    """Pairs of an en<TAB>bn TSV; a line without both sides is an error naming it (it would be scored against
+    an empty reference)."""
+    pairs = []
+    for row in corpora.read_tsv(path):
+        if not (row["bn"].strip() and row["en"].strip()):
+            line = row["provenance"]["line"]
+            raise EvaluationDataError(f"{path}: line {line}: needs English<TAB>Bengali, one side is missing or "
+                                      "empty; fix or remove the line")
+        pairs.append({"bn": row["bn"], "en": row["en"]})
     return pairs
 
 

@@ -190,6 +190,7 @@ class ShardWriter:
         self._write_row_group()
         self._writer.close()
         path = self.folder / f"{self.prefix}-{len(self.paths):05d}.parquet"
+        os.chmod(self._tmp, 0o666 & ~current_umask())  # like atomic_path: mkstemp made it 0600
         os.replace(self._tmp, path)
         self.paths.append(path)
         self._writer, self._tmp = None, None

@@ -3,8 +3,7 @@
 Every refused input must end the same way: a non-zero exit, no traceback (without --debug), stderr's
 last line naming the file (or the flag) that is wrong, and no output that looks complete. Inputs that
 are legitimate but awkward (a BOM, a huge field, documents mixed into pairs) must be read, and every
-row accounted for. Cases owned by other areas that still fail are marked xfail(strict=True) so they
-flip to errors the day they are fixed.
+row accounted for.
 """
 
 from __future__ import annotations
@@ -82,13 +81,6 @@ def flag(command: str, name: str, cwd: Path) -> str:
     return hyphen if hyphen in bilingual(command, "--help", cwd=cwd).stdout else underscore
 
 
-XFAIL_OTHERS = {
-    "scrape-bad-yaml": "scrape prints config errors on stdout, not stderr (issue 15: scrape config errors go to stdout)",
-    "translate-truncated-safetensors": "translate shows a SafetensorError traceback for a truncated model.safetensors",
-    "evaluate-truncated-safetensors": "evaluate shows a SafetensorError traceback for a truncated model.safetensors",
-}
-
-
 # (case id, argv as a function of (inputs folder, output folder), the name the last line must contain)
 CASES = [
     ("filter-empty", lambda d, o: ["filter", "--recipe", RECIPE, "--input", d / "empty.tsv", "--output-dir", o], "empty.tsv"),
@@ -135,8 +127,7 @@ def assert_nothing_complete(out: Path) -> None:
 
 
 @pytest.mark.parametrize("case, argv, name", [
-    pytest.param(c, a, n, id=c, marks=[pytest.mark.xfail(strict=True, reason=XFAIL_OTHERS[c])] if c in XFAIL_OTHERS else [])
-    for c, a, n in CASES])
+    pytest.param(c, a, n, id=c) for c, a, n in CASES])
 def test_bad_input_is_a_one_line_error(inputs, tmp_path, case, argv, name):
     out = tmp_path / "out"
     proc = bilingual(*argv(inputs, out), cwd=tmp_path)
@@ -161,9 +152,7 @@ def test_mine_refuses_snapshot_whose_manifest_says_error(error_snapshot, tmp_pat
     assert not list((tmp_path / "mined").rglob("*.parquet")) if (tmp_path / "mined").exists() else True
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param("translate", marks=pytest.mark.xfail(strict=True, reason=XFAIL_OTHERS["translate-truncated-safetensors"])),
-    pytest.param("evaluate", marks=pytest.mark.xfail(strict=True, reason=XFAIL_OTHERS["evaluate-truncated-safetensors"]))])
+@pytest.mark.parametrize("command", ["translate", "evaluate"])
 def test_truncated_model_weights(truncated_model, tmp_path, command):
     argv = (["translate", "--model", truncated_model, "--src", "en", "hello"] if command == "translate" else
             ["evaluate", truncated_model, "--tsv", TATOEBA, "--limit", "3", "--output-dir", tmp_path / "eval"])

@@ -83,7 +83,8 @@ def test_bad_inputs_give_one_line_errors(tiny_model, tmp_path, capsys):
     assert evaluate_cmd.main([str(tiny_model), "--dataset", str(tmp_path / "nope"), "--quiet"]) == 2
     assert "no such dataset folder" in capsys.readouterr().err
 
-    assert evaluate_cmd.main([str(tmp_path), "--tsv", str(tmp_path / "a.bn"), "--quiet"]) == 2
+    (tmp_path / "ok.tsv").write_text("one\tএক\n", encoding="utf-8")
+    assert evaluate_cmd.main([str(tmp_path), "--tsv", str(tmp_path / "ok.tsv"), "--quiet"]) == 2
     assert "no tokenizer" in capsys.readouterr().err
 
     copy = tmp_path / "model"
@@ -92,3 +93,59 @@ def test_bad_inputs_give_one_line_errors(tiny_model, tmp_path, capsys):
     assert "run `bilingual export --ctranslate2" in capsys.readouterr().err
     with pytest.raises(EvaluationDataError, match="no such file"):
         load_pairs(bn=tmp_path / "missing.bn", en=tmp_path / "a.en")
+
+
+def _bad_inputs(tmp_path):
+    def write(name, data: bytes):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    one_col = write("one.tsv", "Go.\tযাও।\nHello\n".encode())
+    latin1 = write("latin1.tsv", "Go.\tyes\ncaf\xe9\tno\n".encode("latin-1"))
+    empty = write("empty.tsv", b"")
+    binary = write("bin.tsv", bytes(range(256)) * 8)
+    good = write("good.tsv", "Go.\tযাও।\n".encode())
+    return [
+        ("one column", ["--tsv", one_col], [str(one_col), "line 2"]),
+        ("invalid UTF-8", ["--tsv", latin1], [str(latin1), "UTF-8"]),
+        ("empty file", ["--tsv", empty], [str(empty), "empty"]),
+        ("binary file", ["--tsv", binary], [str(binary)]),
+        ("missing file", ["--tsv", tmp_path / "nope.tsv"], ["nope.tsv", "no such file"]),
+        ("limit -1", ["--tsv", good, "--limit", "-1"], ["--limit -1", "positive"]),
+        ("limit 0", ["--tsv", good, "--limit", "0"], ["--limit 0", "positive"]),
+        ("beams 0", ["--tsv", good, "--num-beams", "0"], ["--num-beams 0"]),
+        ("only --bn", ["--bn", good], ["--bn and --en"]),
+    ]
+
+
+def test_bad_inputs_are_one_line_errors_naming_the_file(tiny_model, tmp_path, capsys):
+    """Table-driven: each bad input is a non-zero exit with one line naming the file (and line) and no
+    evaluation written (before: a one-column TSV was scored against empty references, --limit -1 meant
+    "all but the last")."""
+    from bilingual import cli
+
+    for what, args, needles in _bad_inputs(tmp_path):
+        out_dir = tmp_path / f"eval-{what.replace(' ', '-')}"
+        rc = cli.main(["evaluate", str(tiny_model), *map(str, args), "--output-dir", str(out_dir), "--quiet"])
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert rc != 0, what
+        assert len(lines) == 1 and "Traceback" not in err, (what, err[-1000:])
+        assert all(n in lines[0] for n in needles), (what, lines[0])
+        assert not (out_dir / "evaluation.json").exists(), what
+
+
+def test_a_text_longer_than_the_models_positions_is_truncated_not_a_crash(tiny_model, tmp_path):
+    """A 140 KiB field is a (strange) pair like any other: the source is cut to the model's positions
+    (128 for the tiny model) instead of indexing past them (before: IndexError)."""
+    from bilingual.inference.translator import Translator
+
+    huge = "x " * (70 * 1024)
+    for backend in ("pytorch", "onnx"):
+        out = Translator(tiny_model, backend).translate([huge, "Go."], "en", "bn", max_new_tokens=8)
+        assert len(out) == 2 and all(isinstance(o, str) for o in out)
+    (tmp_path / "huge.tsv").write_text(f"Go.\t{huge}\n", encoding="utf-8")
+    rc = evaluate_cmd.main([str(tiny_model), "--tsv", str(tmp_path / "huge.tsv"), "--num-beams", "1",
+                            "--max-new-tokens", "8", "--output-dir", str(tmp_path / "eval"), "--quiet"])
+    assert rc == 0 and (tmp_path / "eval" / "evaluation.json").is_file()

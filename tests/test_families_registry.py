@@ -2,6 +2,7 @@
 family's language convention on its real tokenizer type, and adding a family as one entry."""
 
 import dataclasses
+import json
 
 import pytest
 from _modeling_helpers import BUILDERS, shared_tokenizer_dir, tatoeba_pairs
@@ -82,3 +83,37 @@ def test_adding_a_family_is_one_entry(monkeypatch):
     assert family_for("pegasus_x") is pegasus
     assert family_for({"model_type": "pegasus_x", "d_model": 8}).architecture({"d_model": 8})["d_model"] == 8
     assert dataclasses.is_dataclass(pegasus)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_card_names_and_tags_each_family_from_the_registry(name, checkpoints):
+    """The model card reads the family's name, tags and architecture facts from the registry."""
+    from bilingual.publishing.cards import build_model_card
+
+    card = build_model_card(checkpoints[name], {})
+    fam = FAMILIES[name]
+    assert f"| family | {fam.card_name} |" in card.text
+    assert set(fam.card_tags) <= set(card.data.tags)
+    config = (checkpoints[name] / "config.json").read_text()
+    vocab = families.architecture(json.loads(config))["vocab_size"]
+    assert f"| vocabulary size | {vocab} |" in card.text
+
+
+def test_a_new_family_reaches_the_card_without_a_card_edit(monkeypatch, tmp_path):
+    from transformers import BartConfig
+
+    from bilingual.publishing.cards import build_model_card
+
+    bart = Family(name="bart", model_types=("bart",), style="prefix", tokenizer_class="BartTokenizer",
+                  ct2_converter="BartLoader", card_tags=("bart", "denoising"), card_name="BART (task prefix)")
+    BartConfig(vocab_size=64, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+               decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+               max_position_embeddings=32).save_pretrained(tmp_path)
+    before = build_model_card(tmp_path, {})          # a model type no family covers: config facts only
+    assert "| family |" not in before.text and "denoising" not in before.data.tags
+    assert "| encoder layers | 1 |" in before.text
+    monkeypatch.setitem(FAMILIES, bart.name, bart)
+    after = build_model_card(tmp_path, {})
+    assert "| family | BART (task prefix) |" in after.text
+    assert {"bart", "denoising"} <= set(after.data.tags)
+    assert "| hidden size (d_model) | 16 |" in after.text and "| feed-forward size | 32 |" in after.text

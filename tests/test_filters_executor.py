@@ -87,6 +87,12 @@ def test_recipe_that_rejects_everything_early_finishes_with_zero_kept(samples, t
     ({"step": "pii", "min_phone_digits": 12, "max_phone_digits": 9}, "min_phone_digits 12 > max_phone_digits 9"),
     ({"step": "pii", "urls": "some"}, "parameter 'urls'"),
     ({"step": "normalize", "form": "NFX"}, "parameter 'form'"),
+    ({"step": "script", "min_bn": 7}, "step 1 'script': parameter 'min_bn': Input should be less than or equal to 1"),
+    ({"step": "length", "max_en": -3}, "parameter 'max_en': Input should be greater than or equal to 1"),
+    ({"step": "length_ratio", "threshold": 0.5}, "parameter 'threshold': Input should be greater than or equal to 1"),
+    ({"step": "perplexity", "order": 0}, "parameter 'order'"),
+    ({"step": "numbers", "min_agreement": 2}, "parameter 'min_agreement'"),
+    ({"step": "junk", "max_chars": 0}, "parameter 'max_chars'"),
 ])
 def test_out_of_range_parameters_are_refused_naming_file_step_and_field(tmp_path, step, message):
     path = tmp_path / "bad.yaml"

@@ -552,3 +552,49 @@ def test_default_backend_is_the_fastest_artifact_whose_parity_passed(tiny_model,
     assert backends.default_for_serving(model)[0] == "onnx"
     (model / "onnx" / "parity.json").unlink()
     assert backends.default_for_serving(model)[0] == "pytorch"
+
+
+def test_scheduler_puts_new_requests_before_the_rest_of_a_heavy_one_without_starving_it():
+    """The scheduling bound, with a plain function as the model (call order only, no timing): a heavy request
+    is split into calls of at most max_call_cost; a request arriving while it runs is in the next call; a
+    partly served request waits at most MAX_SKIPS calls."""
+    import asyncio
+
+    from bilingual.service.batching import MAX_SKIPS, Batcher
+
+    calls, first_call_running, release = [], threading.Event(), threading.Event()
+
+    def model(texts, src, tgt, beams):
+        calls.append((beams, list(texts)))
+        if len(calls) == 1:
+            first_call_running.set()
+            release.wait(30)
+        return list(texts)
+
+    async def scenario():
+        batcher = Batcher(model, max_batch=32, wait_ms=0, max_call_cost=300)
+        await batcher.start()
+        try:
+            heavy = asyncio.ensure_future(batcher.submit([f"h{i}" for i in range(9)], "en", "bn", 4, [100] * 9))
+            while not first_call_running.is_set():
+                await asyncio.sleep(0.01)
+            # arrive while the heavy request's first call runs; beams 1 (other key) and 2 (another one)
+            lights = [asyncio.ensure_future(batcher.submit([f"l{i}"], "en", "bn", 1 + (i % 2), [10]))
+                      for i in range(4)]
+            await asyncio.sleep(0.05)
+            release.set()
+            return await heavy, await asyncio.gather(*lights)
+        finally:
+            await batcher.stop()
+
+    heavy_out, light_out = asyncio.run(scenario())
+    assert heavy_out == [f"h{i}" for i in range(9)] and light_out == [["l0"], ["l1"], ["l2"], ["l3"]]
+    assert calls[0] == (4, ["h0", "h1", "h2"])  # 300 token-beams per call
+    order = [texts[0][0] if texts[0].startswith("h") else texts[0] for _, texts in calls[1:]]
+    # the next call serves a new request; the heavy one gets every (MAX_SKIPS + 1)th call at least
+    assert order[0] != "h"
+    gaps = [i for i, name in enumerate(order) if name == "h"]
+    assert gaps and gaps[0] <= MAX_SKIPS
+    assert all(b - a <= MAX_SKIPS + 1 for a, b in zip(gaps, gaps[1:]))
+    assert order.count("h") == 2  # 9 texts at 3 per call: the first call, then two more
+    assert all(len(texts) <= 3 for beams, texts in calls if beams == 4)

@@ -27,6 +27,8 @@ def test_shard_writer_cuts_shards_by_bytes_and_streams_row_groups(tmp_path):
     # a shard is written in several row groups: the writer never held a whole shard in memory
     assert all(pq.ParquetFile(p).num_row_groups >= 4 for p in w.paths)
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    umask = storage.current_umask()
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in w.paths)  # readable by others under 022
 
 
 def test_shard_writer_row_bound_and_empty_output(tmp_path):

@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.set_quiet(args.quiet)
+    for flag in ("num_beams", "batch_size", "max_new_tokens"):
+        if getattr(args, flag) < 1:
+            print(f"error: --{flag.replace('_', '-')} {getattr(args, flag)}: must be at least 1", file=sys.stderr)
+            return 2
     try:
         pairs = load_pairs(bn=args.bn, en=args.en, tsv=args.tsv, dataset=args.dataset, split=args.split,
                            limit=args.limit)

@@ -21,8 +21,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--web", nargs=2, metavar=("BN_SNAPSHOT", "EN_SNAPSHOT"),
                     help="two crawl snapshots (raw/<date>/<source>/) of one site's bn and en pages")
     ap.add_argument("--name", default="web-mined", help="output snapshot name for --web (default: web-mined)")
-    ap.add_argument("--bn-snapshot", help="raw/<date>/wikipedia-bn folder from collect_wiki")
-    ap.add_argument("--en-snapshot", help="raw/<date>/wikipedia-en folder from collect_wiki")
+    ap.add_argument("--bn-snapshot", help="raw/<date>/wikipedia-bn folder from collect-wiki")
+    ap.add_argument("--en-snapshot", help="raw/<date>/wikipedia-en folder from collect-wiki")
     ap.add_argument("--links", help="langlinks.sql(.gz) or bn/en title TSV (default: the bn snapshot's langlinks)")
     ap.add_argument("--redirects", help="English redirects: the en pages-articles dump, or a source<TAB>target TSV")
     ap.add_argument("--output-dir", required=True)

@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=128, help="longest translation in tokens")
     p.add_argument("--max-request-cost", type=int, default=32768,
                    help="most work in one request, in source tokens × beams (413 above; default: 32768)")
-    p.add_argument("--max-call-cost", type=int, default=4096,
+    p.add_argument("--max-call-cost", type=int, default=512,
                    help="most work in one model call, in source tokens × beams: heavy requests are split into "
-                        "calls this size, interleaved with other requests (default: 4096; 0 = whole requests)")
+                        "calls this size, interleaved with other requests (default: 512; 0 = whole requests)")
     p.add_argument("--health-stall-s", type=float, default=30.0,
                    help="/health answers 503 degraded when no model call finishes for this long while work "
                         "waits (default: 30)")

@@ -50,7 +50,13 @@ def read_segments(args) -> list[str]:
         path = Path(args.input)
         if not path.is_file():
             raise FileNotFoundError(f"--input {path}: no such file")
-        return path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
+        try:
+            return data.decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as err:
+            line = data[:err.start].count(b"\n") + 1
+            raise ValueError(f"--input {path}: line {line} is not UTF-8 ({err.reason} at byte {err.start}); "
+                             "convert the file to UTF-8") from None
     if args.text:
         return list(args.text)
     if sys.stdin is None or sys.stdin.isatty():

@@ -10,13 +10,14 @@ Output (loadable with `datasets.load_dataset(str(output_dir))`, no remote code):
     output_dir/README.md                                            dataset card with YAML `configs:`
 
 How it stays flat and safe:
-- Pairs stream from the snapshot shards `chunk_rows` at a time through the recipe (global step state is
-  carried from chunk to chunk); each chunk's kept/rejected rows go to Parquet in a work folder.
-- Splits are decided once, after filtering, from three 64-bit hashes per kept row (`corpus.splits`).
+- The filter stage is the filter executor (`Pipeline.run_files`) over the snapshot shards, `chunk_rows`
+  pairs at a time, into a work folder (kept-*, rejects/, stats.json).
+- Splits are decided once, after filtering, from three 64-bit hashes per kept row, on disk; only rows
+  that share a side with another row are grouped in memory (`corpus.splits`).
 - Everything is written into `.build-<name>-<fingerprint>/` beside the output folder; the finished
   folder replaces the old one by rename, so a killed build never touches the previous dataset.
-- A rerun with the same inputs, recipe and settings resumes after the last finished chunk (the step
-  state is checkpointed with each chunk); work folders of other (stale) runs are removed.
+- A rerun with the same inputs, recipe and settings resumes from the stages already finished (filter,
+  splits, staged output); work folders of other (stale) runs are removed, and a swap cut short is undone.
 """
 
 from __future__ import annotations

@@ -48,15 +48,23 @@ class StepSpec:
     `fn(batch, params, ctx) -> dict`: batch holds only alive rows (dict of lists); the result may
     hold replaced text columns, new score columns (one value per row), `_reason` (None = keep) and
     `_counts` ({name: int}, e.g. PII replacements). A global step also has
-    `decide(table, alive, params, ctx) -> (codes int array, reasons list)`: code 0 keeps, code k
+    `decide(data, alive, params, ctx) -> (codes int array, reasons list)`: code 0 keeps, code k
     rejects with reasons[k-1]; it runs in the main process over the columns `fn` produced.
-    `fit(dataset, alive, params, ctx)` runs in the main process before the step's pass."""
+    `fit(dataset, alive, params, ctx)` runs in the main process before the step's pass.
+
+    Global steps see the WHOLE input: `decide(data, alive, params, ctx)` gets the executor's stage
+    data (`data.column(name)`: one column for every row; `data.iter_column(name)`: (row offset,
+    column) one chunk at a time; `data.work_dir`: scratch space to spill to) and `alive` over every
+    row; `fit` gets every row as one Dataset. `ray_decide(ray_dataset, alive, params, ctx)` is the
+    same decision over a Ray Dataset (columns `_row` = row number, and those `fn` produced); steps
+    without one decide on the Ray driver with `decide`."""
 
     name: str
     params: type[StepParams]
     fn: Callable
     decide: Optional[Callable] = None
     fit: Optional[Callable] = None
+    ray_decide: Optional[Callable] = None
     temp_columns: tuple[str, ...] = ()  # columns only `decide` needs; dropped from outputs
     outputs: Any = None  # {column: dtype} (or a callable of params) for the columns `fn` adds
     doc: str = ""
@@ -71,10 +79,11 @@ class StepSpec:
 REGISTRY: dict[str, StepSpec] = {}
 
 
-def register(name: str, params: type[StepParams], *, decide=None, fit=None, temp_columns=(), outputs=None):
+def register(name: str, params: type[StepParams], *, decide=None, fit=None, ray_decide=None, temp_columns=(),
+             outputs=None):
     """Register a step type under `name` (the `step:` key of a recipe)."""
     def wrap(fn):
-        REGISTRY[name] = StepSpec(name, params, fn, decide, fit, tuple(temp_columns), outputs,
+        REGISTRY[name] = StepSpec(name, params, fn, decide, fit, ray_decide, tuple(temp_columns), outputs,
                                   (fn.__doc__ or "").strip())
         return fn
     return wrap

@@ -207,9 +207,9 @@ class Pipeline:
 
     def _execute(self, chunks: Iterable, work: Path, ctx: StepContext):
         """Run every stage over every chunk; returns (stage data of the last stage, pending
-        decisions, alive mask, timings, counts). Chunk files of a stage are deleted once the next
+        decisions, alive mask, timings, counts, temp columns). Chunk files of a stage are deleted once the next
         stage has read them."""
-        from datasets import Dataset, Features, Value, concatenate_datasets
+        from datasets import Features, Value
 
         timings: Counter = Counter()
         counts: dict[str, Counter] = {s.name: Counter() for s in self.steps}

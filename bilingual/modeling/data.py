@@ -240,21 +240,35 @@ def materialize(ds):
     return Dataset.from_list(list(ds))
 
 
+def example_lengths(ds):
+    """The `length` column of a tokenized map-style split as one numpy array, read from the Arrow column
+    (memory-mapped cache) rather than as a Python list of ints (which grows by ~36 bytes per example)."""
+    import numpy as np
+
+    return np.asarray(ds.with_format("numpy", columns=["length"])["length"], dtype=np.int32)
+
+
 class TokenBudgetBatchSampler:
     """Batches of indices of similar length whose padded size (longest × count) stays within
     `max_tokens` (and `max_sentences`). Examples are shuffled, sorted by length inside pools of
     `pool_batches` batches, cut into batches, and the batches shuffled; all from (seed, epoch), so the
     same epoch always gives the same batches (needed to resume a run with the same data order).
     Under several processes, Accelerate hands the batches out round-robin.
+
+    Memory is a few bytes per example: lengths, the batched order and the batch bounds are numpy arrays
+    (Python lists of per-example ints made RSS grow with the data, issue 12); batches become lists only
+    as they are handed out.
     """
 
     drop_last = False
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, max_sentences: Optional[int] = None,
                  seed: int = 0, shuffle: bool = True, pool_batches: int = 100):
+        import numpy as np
+
         if max_tokens < 1:
             raise ValueError("max_tokens must be positive")
-        self.lengths = [int(x) for x in lengths]
+        self.lengths = np.asarray(lengths, dtype=np.int32)
         self.max_tokens = max_tokens
         self.max_sentences = max_sentences
         self.seed = seed
@@ -262,48 +276,51 @@ class TokenBudgetBatchSampler:
         self.pool_batches = pool_batches
         self.epoch = 0
         self.sampler = self  # so Accelerate's set_epoch forwarding reaches us when wrapped
-        self._batches = self._make(0)
+        self._order, self._bounds, self._batch_order = self._make(0)
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
             self.epoch = epoch
-            self._batches = self._make(epoch)
+            self._order, self._bounds, self._batch_order = self._make(epoch)
 
-    def _make(self, epoch: int) -> list[list[int]]:
-        rng = random.Random(self.seed * 100_003 + epoch)
-        order = list(range(len(self.lengths)))
-        if self.shuffle:
-            rng.shuffle(order)
-        mean = max(1.0, sum(self.lengths) / max(1, len(self.lengths)))
+    def _make(self, epoch: int):
+        """(example order, batch start offsets into it + end, order in which batches are handed out)."""
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, epoch])
+        n = len(self.lengths)
+        index_type = np.int32 if n < 2**31 else np.int64
+        order = rng.permutation(n).astype(index_type) if self.shuffle else np.arange(n, dtype=index_type)
+        mean = max(1.0, float(self.lengths.mean())) if n else 1.0
         per_batch = max(1, int(self.max_tokens // mean))
         if self.max_sentences:
             per_batch = min(per_batch, self.max_sentences)
         pool = max(1, per_batch * self.pool_batches)
-        batches: list[list[int]] = []
-        for start in range(0, len(order), pool):
-            chunk = sorted(order[start:start + pool], key=lambda i: self.lengths[i])
-            batch: list[int] = []
-            longest = 0
-            for i in chunk:
-                n = self.lengths[i]
-                new_longest = max(longest, n)
-                if batch and (new_longest * (len(batch) + 1) > self.max_tokens
-                              or (self.max_sentences and len(batch) >= self.max_sentences)):
-                    batches.append(batch)
-                    batch, new_longest = [], n
-                batch.append(i)
-                longest = new_longest
-            if batch:
-                batches.append(batch)
-        if self.shuffle:
-            rng.shuffle(batches)
-        return batches
+        starts: list[int] = []
+        for start in range(0, n, pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            order[start:start + pool] = chunk
+            size = 0
+            for k, length in enumerate(self.lengths[chunk].tolist()):  # ascending: the newest is the longest
+                if size and (length * (size + 1) > self.max_tokens
+                             or (self.max_sentences and size >= self.max_sentences)):
+                    size = 0
+                if size == 0:
+                    starts.append(start + k)
+                size += 1
+        bounds = np.asarray(starts + [n], dtype=np.int64)
+        n_batches = len(starts)
+        batch_order = rng.permutation(n_batches) if self.shuffle else np.arange(n_batches)
+        return order, bounds, batch_order.astype(np.int64)
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(list(self._batches))
+        order, bounds = self._order, self._bounds
+        for b in self._batch_order.tolist():
+            yield order[bounds[b]:bounds[b + 1]].tolist()
 
     def __len__(self) -> int:
-        return len(self._batches)
+        return len(self._batch_order)
 
 
 def length_grouped_stream(examples: Iterable[dict], batch_size: int, pool_batches: int = 50,

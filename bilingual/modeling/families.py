@@ -30,19 +30,37 @@ TARGET_TAGS = {"bn": ">>bn<<", "en": ">>en<<"}
 TAG_ALIASES = {"bn": (">>bn<<", ">>ben<<"), "en": (">>en<<", ">>eng<<")}
 STYLES = ("tag", "forced_bos", "prefix")
 
-# What describes an architecture, as (canonical name, config attributes tried in order).
-ARCH_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("d_model", ("d_model", "hidden_size")),
-    ("encoder_layers", ("encoder_layers", "num_layers")),
-    ("decoder_layers", ("decoder_layers", "num_decoder_layers", "num_layers")),
-    ("encoder_heads", ("encoder_attention_heads", "num_heads")),
-    ("decoder_heads", ("decoder_attention_heads", "num_heads")),
-    ("ffn_dim", ("encoder_ffn_dim", "d_ff")),
-    ("vocab_size", ("vocab_size",)),
-    ("max_positions", ("max_position_embeddings", "n_positions")),
-    ("activation", ("activation_function", "feed_forward_proj")),
-    ("tied_embeddings", ("share_encoder_decoder_embeddings", "tie_word_embeddings")),
+# What describes an architecture, as (canonical name, how a model card labels it, config attributes tried in
+# order: Marian/BART names, then T5 names). Resume checks and cards both read it; no family needs its own.
+ARCH_FIELDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("model_type", "model type", ("model_type",)),
+    ("architectures", "architecture", ("architectures",)),
+    ("d_model", "hidden size (d_model)", ("d_model", "hidden_size")),
+    ("encoder_layers", "encoder layers", ("encoder_layers", "num_layers")),
+    ("decoder_layers", "decoder layers", ("decoder_layers", "num_decoder_layers", "num_layers")),
+    ("encoder_heads", "attention heads (encoder)", ("encoder_attention_heads", "num_heads")),
+    ("decoder_heads", "attention heads (decoder)", ("decoder_attention_heads", "num_heads")),
+    ("ffn_dim", "feed-forward size", ("encoder_ffn_dim", "d_ff")),
+    ("vocab_size", "vocabulary size", ("vocab_size",)),
+    ("max_positions", "max positions", ("max_position_embeddings", "n_positions")),
+    ("activation", "activation", ("activation_function", "feed_forward_proj")),
+    ("tied_embeddings", "tied embeddings", ("share_encoder_decoder_embeddings", "tie_word_embeddings")),
 )
+ARCH_LABELS = {name: label for name, label, _ in ARCH_FIELDS}
+
+
+def architecture(config) -> dict:
+    """Canonical architecture facts of a config (PretrainedConfig or config.json dict), the same for every
+    family (and for a model type no family covers); absent facts are left out (model_type always present)."""
+    out = {}
+    for name, _, keys in ARCH_FIELDS:
+        for key in keys:
+            value = _get(config, key)
+            if value is not None:
+                out[name] = value
+                break
+    out.setdefault("model_type", None)
+    return out
 
 
 class UnknownFamilyError(ValueError):
@@ -155,15 +173,8 @@ class Family:
 
     # -- facts for resume checks and cards ----------------------------------------------------------
     def architecture(self, config) -> dict:
-        """Canonical architecture facts of a config (PretrainedConfig or config.json dict)."""
-        out = {"model_type": _get(config, "model_type")}
-        for name, keys in ARCH_FIELDS:
-            for key in keys:
-                value = _get(config, key)
-                if value is not None:
-                    out[name] = value
-                    break
-        return out
+        """Canonical architecture facts of a config (see the module-level `architecture`)."""
+        return architecture(config)
 
     def fingerprint(self, config) -> dict:
         """What must match for a checkpoint to be resumed by a run that builds `config`."""

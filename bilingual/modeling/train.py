@@ -236,7 +236,8 @@ def prepare_train_data(cfg: TrainConfig, hf: HFTransformerModel, splits, out: Pa
             raise data_mod.DataError(f"{d.dataset_name}: split 'train' has no usable bn/en pairs")
     batch_sampler = None
     if not d.streaming and d.batching == "token_budget":
-        batch_sampler = data_mod.TokenBudgetBatchSampler(train_ds["length"], max_tokens=d.max_tokens,
+        batch_sampler = data_mod.TokenBudgetBatchSampler(data_mod.example_lengths(train_ds),
+                                                         max_tokens=d.max_tokens,
                                                          max_sentences=t.per_device_train_batch_size, seed=t.seed)
     return train_ds, batch_sampler, eval_ds, dev_sets
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from bilingual import layout
 from bilingual.layout import (CARD_FILE, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO,
                               MODEL_CARD_TEMPLATE, TRAIN_RESULTS_JSON, public_name)
-from bilingual.modeling import langtags
+from bilingual.modeling import families, langtags
 from bilingual.publishing.hub import TOKENIZER_FILES
 from bilingual.storage import write_text
 
@@ -24,7 +24,8 @@ TEMPLATE = MODEL_CARD_TEMPLATE
 METRICS = (("bleu", "BLEU"), ("chrf", "chrF"), ("chrf++", "chrF++"))
 MISSING = "Not available: the run report has no {what} (the {stage} stage was skipped or failed)."
 # Below this chrF (on the dev set during training, else the best test score) a model is a pipeline smoke test,
-# not a translator: usable bn<->en systems score about 40-60 (NLLB-200 1.3B distilled: ~61 on FLORES-200 bn->en).
+# not a translator: usable bn<->en systems score far higher (opus-mt-bn-en: chr-F 0.641 on Tatoeba-test;
+# published figures in docs/training.md).
 SMOKE_TEST_CHRF = 30.0
 
 
@@ -140,30 +141,24 @@ def count_parameters(model_dir: Path) -> Optional[int]:
         return None
 
 
-_ARCH_KEYS = [  # (label, config keys tried in order: Marian/BART names, then T5 names)
-    ("model type", ("model_type",)),
-    ("architecture", ("architectures",)),
-    ("hidden size (d_model)", ("d_model", "hidden_size")),
-    ("encoder layers", ("encoder_layers", "num_layers")),
-    ("decoder layers", ("decoder_layers", "num_decoder_layers", "num_layers")),
-    ("attention heads (encoder)", ("encoder_attention_heads", "num_heads")),
-    ("attention heads (decoder)", ("decoder_attention_heads", "num_heads")),
-    ("feed-forward size", ("encoder_ffn_dim", "d_ff")),
-    ("vocabulary size", ("vocab_size",)),
-    ("max positions", ("max_position_embeddings", "n_positions")),
-    ("activation", ("activation_function", "feed_forward_proj")),
-    ("tied embeddings", ("share_encoder_decoder_embeddings", "tie_word_embeddings")),
-]
+def model_family(model_dir: Path) -> Optional[families.Family]:
+    """The registered family of a saved model (None for a model type no family covers: the card then shows
+    only what config.json says)."""
+    try:
+        return families.family_of_dir(model_dir)
+    except families.UnknownFamilyError:
+        return None
 
 
-def architecture_rows(config: dict) -> list[tuple[str, str]]:
-    rows = []
-    for label, keys in _ARCH_KEYS:
-        for key in keys:
-            if key in config and config[key] is not None:
-                value = config[key]
-                rows.append((label, ", ".join(value) if isinstance(value, list) else str(value)))
-                break
+def architecture_rows(config: dict, family: Optional[families.Family] = None) -> list[tuple[str, str]]:
+    """(label, value) rows of the card's architecture table: the family's name, then the canonical
+    architecture facts the family registry reads from config.json (labels from `families.ARCH_FIELDS`)."""
+    rows = [("family", family.card_name)] if family is not None and family.card_name else []
+    facts = family.architecture(config) if family is not None else families.architecture(config)
+    for name, value in facts.items():
+        if value is not None:
+            rows.append((families.ARCH_LABELS[name], ", ".join(map(str, value)) if isinstance(value, list)
+                         else str(value)))
     return rows
 
 
@@ -327,7 +322,9 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
     model_type = config.get("model_type")
     counted = count_parameters(model_dir)
     verdict = quality(report)
+    family = model_family(model_dir)
     tags = ["translation", "bilingual", "bn", "en"] + ([model_type] if model_type else [])
+    tags += [t for t in (family.card_tags if family is not None else ()) if t not in tags]
     if (model_dir / layout.ONNX_DIR / layout.ONNX_MARKER).exists():
         tags.append("onnx")
     if verdict and verdict["smoke_test"]:
@@ -342,7 +339,7 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
     has_onnx_dir = (model_dir / layout.ONNX_DIR / layout.ONNX_MARKER).is_file()
     context = {
         "model_repo": model_repo, "dataset_repo": dataset_repo, "model_type": model_type,
-        "architecture": architecture_rows(config),
+        "architecture": architecture_rows(config, family),
         "parameters_report": _get(report, "training", "parameters"), "parameters_counted": counted,
         "training": _training(report), "quality": verdict, "sources": report["sources"], "corpus": report["corpus"] or None,
         "funnel": _funnel(report), "evaluation": _eval_rows(report),

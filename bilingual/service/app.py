@@ -45,7 +45,7 @@ class ServiceConfig:
     max_beams: int = 8
     max_new_tokens: int = 128
     max_request_cost: int = 32768          # source tokens × beams per request (413 above)
-    max_call_cost: Optional[int] = 4096    # source tokens × beams per model call; None: whole requests (old)
+    max_call_cost: Optional[int] = 512    # source tokens × beams per model call; None: whole requests (old)
     stall_s: float = 30.0                  # /health is degraded when no model call finishes for this long
     api_key: Optional[str] = None          # required on every endpoint but /health when set
 

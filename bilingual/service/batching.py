@@ -1,12 +1,15 @@
 """Dynamic batching with fair, bounded model calls.
 
-Requests join a rotation of active requests. One worker builds each model call from the request at the head of
-the rotation plus every other request with the same (src, tgt, beams), taking texts from each until the call
-holds `max_batch` texts or `max_call_cost` token-beams (source tokens × beams, the work of one call); requests
-that got texts move to the back. A heavy request is thereby split into micro-batches interleaved with everyone
-else's, so the bound is: a request's first texts are in a model call at most k calls after it arrives (k = the
-requests ahead of it with another (src, tgt, beams), usually 0: same-key requests share the next call), and no
-call exceeds `max_call_cost`. Requests whose client went away are dropped before their next call.
+One worker builds each model call from one request plus every other request with the same (src, tgt, beams),
+taking texts from each until the call holds `max_batch` texts or `max_call_cost` token-beams (source tokens ×
+beams, the work of one call). A heavy request is thereby split into micro-batches, and requests not yet served
+go first; partly served ones take turns in one call out of every MAX_SKIPS + 1 while new ones wait, so they
+always progress. The bound: a new request waits for the model call in flight (never interrupted), at most one
+call of the partly served requests, and the calls of new requests that arrived before it with another
+(src, tgt, beams) (same-key ones share its call); every call holds at most `max_call_cost` token-beams (a
+single text over it goes alone). A light request is whole in its first call, so behind any number of heavy
+requests it waits at most two calls of bounded cost (plus earlier new arrivals). Requests whose client went
+away are dropped before their next call.
 
 `max_call_cost=None` restores whole-request calls (the behaviour before issue 15; the load test's baseline);
 `enabled=False` gives every model call to one request only (no sharing; still micro-batched).
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 log = logging.getLogger("bilingual.service")
+
+MAX_SKIPS = 2  # after this many calls for new requests in a row, partly served (heavy) requests get one
 
 # translate(texts, src, tgt, beams) -> translations; runs in the model thread
 TranslateFn = Callable[[list, str, str, int], list]
@@ -46,7 +51,7 @@ class Pending:
 
 class Batcher:
     def __init__(self, translate: TranslateFn, max_batch: int = 32, wait_ms: float = 10.0, enabled: bool = True,
-                 on_batch: Optional[Callable[[int, int], None]] = None, max_call_cost: Optional[int] = 4096,
+                 on_batch: Optional[Callable[[int, int], None]] = None, max_call_cost: Optional[int] = 512,
                  on_drop: Optional[Callable[[int], None]] = None):
         if max_batch < 1 or wait_ms < 0 or (max_call_cost is not None and max_call_cost < 1):
             raise ValueError("max_batch and max_call_cost must be >= 1 and wait_ms >= 0")
@@ -63,6 +68,7 @@ class Batcher:
         self.wakeup: Optional[asyncio.Event] = None
         self.worker: Optional[asyncio.Task] = None
         self.call_started: Optional[float] = None  # when the model call in flight began
+        self.fresh_streak = 0  # calls in a row given to new requests while partly served ones waited
         self.last_progress = time.perf_counter()
 
     async def start(self) -> None:
@@ -92,6 +98,8 @@ class Batcher:
         costs = list(costs) if costs is not None else [beams] * len(texts)
         item = Pending(list(texts), costs, (src, tgt, beams), asyncio.get_running_loop().create_future())
         item.results = [None] * len(item.texts)
+        if self.call_started is None and not any(not i.abandoned for i in self.active):
+            self.last_progress = time.perf_counter()  # idle until now: the stall clock starts with this work
         self.active.append(item)
         self.wakeup.set()
         return item
@@ -148,13 +156,29 @@ class Batcher:
         return len(kept)
 
     def _next_call(self) -> tuple[tuple, list[tuple[Pending, int, int]]]:
-        """The next model call: [(request, first text, end)], head of the rotation first; rotates the rotation."""
-        key = self.active[0].key
+        """The next model call: [(request, first text, end)].
+
+        Order: the oldest request not served yet (new arrivals go first: a light request is never queued behind
+        the rest of a heavy one), except that after MAX_SKIPS such calls in a row the partly served requests get
+        one (the rotation's head; they take turns), so heavy requests always progress. Other requests with the
+        same (src, tgt, beams) fill the call, unserved ones first. Served requests move to the back."""
+        started = [i for i in self.active if i.sent > 0]
+        fresh = [i for i in self.active if i.sent == 0]
+        if fresh and (not started or self.fresh_streak < MAX_SKIPS):
+            head = fresh[0]
+            self.fresh_streak += 1 if started else 0
+        else:
+            head = started[0]
+            self.fresh_streak = 0
+        key = head.key
         parts, texts, cost = [], 0, 0
-        for item in self.active:
+        for item in [head] + [i for i in fresh + started if i is not head]:
             if item.key != key or texts >= self.max_batch or (parts and not self.enabled):
                 continue
             start = end = item.sent
+            if self.max_call_cost is None:  # whole requests, as before issue 15 (may pass max_batch)
+                end = len(item.texts)
+                texts += end - start
             while end < len(item.texts) and texts < self.max_batch:
                 extra = item.costs[end]
                 if self.max_call_cost is not None and texts and cost + extra > self.max_call_cost:

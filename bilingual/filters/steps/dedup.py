@@ -13,6 +13,7 @@ shares a band with it and its estimated Jaccard is >= threshold.
 from __future__ import annotations
 
 import functools
+import mmap
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -114,7 +115,47 @@ def _exact_decide(data, alive: np.ndarray, p: ExactDedupParams, ctx):
     return codes, [f"duplicate_{k}" for k in p.keys]
 
 
-@register("exact_dedup", ExactDedupParams, decide=_exact_decide, outputs=_exact_outputs,
+# ---------------------------------------------------------------- on Ray Data
+
+ROW = "_row"  # the global row number column of executor_ray
+
+
+class _AliveRows:
+    """map_batches: keep the rows still alive (mask broadcast once with ray.put)."""
+
+    def __init__(self, alive_ref):
+        self.alive_ref = alive_ref
+        self.__name__ = type(self).__name__  # Ray Data labels operators by their function's name
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        return batch.filter(pa.array(ray.get(self.alive_ref)[batch.column(ROW).to_numpy()]))
+
+
+def _later_rows(group: pa.Table) -> pa.Table:
+    """map_groups over one key: every row but the first is a duplicate."""
+    rows = np.sort(group.column(ROW).to_numpy())
+    return pa.table({ROW: rows[1:]})
+
+
+def _exact_ray(ds, alive: np.ndarray, p: ExactDedupParams, ctx):
+    """Keep-first per key on Ray: a hash-partitioned groupby over the key column."""
+    import ray
+
+    codes = np.zeros(len(alive), dtype=np.int8)
+    live = alive.copy()
+    for i, k in enumerate(p.keys, start=1):
+        keyed = ds.select_columns([ROW, f"_h_{k}"]).map_batches(_AliveRows(ray.put(live)), batch_format="pyarrow")
+        groups = keyed.groupby(f"_h_{k}").map_groups(_later_rows, batch_format="pyarrow")
+        dup = np.asarray([r for b in groups.iter_batches(batch_format="pyarrow") for r in b.column(ROW).to_pylist()],
+                         dtype=np.int64)
+        codes[dup] = i
+        live[dup] = False
+    return codes, [f"duplicate_{k}" for k in p.keys]
+
+
+@register("exact_dedup", ExactDedupParams, decide=_exact_decide, ray_decide=_exact_ray, outputs=_exact_outputs,
           temp_columns=tuple(f"_h_{k}" for k in KEYS))
 def exact_dedup_step(batch, p: ExactDedupParams, ctx):
     """Drop later copies of a pair (and, if listed, of a bn or en side); the first occurrence stays."""
@@ -279,25 +320,98 @@ def _near_decide(data, alive: np.ndarray, p: NearDedupParams, ctx):
     i, j = np.concatenate(firsts), np.concatenate(seconds)  # i < j: records are sorted by row
     pair = np.unique(i * np.int64(n) + j)  # a pair sharing several bands is verified once
     i, j = pair // n, pair % n
-    sigs = np.memmap(sig_path, dtype=np.uint32, mode="r", shape=(n, p.num_perm))
     similar = np.zeros(len(i), dtype=bool)
-    for a in range(0, len(i), 65536):
-        sl = slice(a, a + 65536)
-        similar[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= p.threshold * p.num_perm
-    del sigs
-    i, j = i[similar], j[similar]
+    with open(sig_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        for a in range(0, len(i), 65536):
+            sigs = np.frombuffer(mm, dtype=np.uint32).reshape(n, p.num_perm)
+            sl = slice(a, a + 65536)
+            similar[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= p.threshold * p.num_perm
+            del sigs
+            mm.madvise(mmap.MADV_DONTNEED)  # the pages read stay out of this process's RSS
+    codes[keep_first_dropped(i[similar], j[similar], alive)] = 1
+    return codes, ["near_duplicate"]
+
+
+def keep_first_dropped(i: np.ndarray, j: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """Rows dropped by keep-first over verified similar pairs (i < j): in row order, a row drops
+    when one of its earlier partners is still kept. Returns the dropped row numbers."""
+    if len(i) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pair = np.unique(i * np.int64(len(alive)) + j)
+    i, j = pair // len(alive), pair % len(alive)
     kept = alive.copy()
     order = np.lexsort((i, j))
     i, j = i[order], j[order]
     starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+    dropped = []
     for s, e in zip(starts, np.r_[starts[1:], len(j)]):
         if kept[i[s:e]].any():
             kept[j[s]] = False
-            codes[j[s]] = 1
+            dropped.append(j[s])
+    return np.asarray(dropped, dtype=np.int64)
+
+
+class _BandRecords:
+    """map_batches: one (band key, row, signature) record per band of every alive row."""
+
+    def __init__(self, alive_ref, bands: int, rows: int, num_perm: int):
+        self.alive_ref, self.bands, self.rows, self.num_perm = alive_ref, bands, rows, num_perm
+        self.__name__ = type(self).__name__
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import ray
+
+        rows = batch.column(ROW).to_numpy()
+        sigs = np.concatenate(list(_signature_chunks(batch.column("_minhash"), self.num_perm)) or
+                              [np.zeros((0, self.num_perm), dtype=np.uint32)])
+        sel = ray.get(self.alive_ref)[rows]
+        sigs, rows = sigs[sel], rows[sel]
+        keys = band_keys(sigs, self.bands, self.rows).ravel().view(np.int64)
+        rep = np.repeat(sigs, self.bands, axis=0)
+        return pa.table({"key": keys, "row": np.repeat(rows, self.bands),
+                         "sig": pa.FixedSizeListArray.from_arrays(pa.array(rep.ravel()), self.num_perm)})
+
+
+class _VerifiedPairs:
+    """map_groups over one band bucket: its row pairs whose signatures agree on enough values."""
+
+    def __init__(self, min_equal: float, num_perm: int):
+        self.min_equal, self.num_perm = min_equal, num_perm
+        self.__name__ = type(self).__name__
+
+    def __call__(self, group: pa.Table) -> pa.Table:
+        rows = group.column("row").to_numpy()
+        if len(rows) < 2:
+            return pa.table({"i": pa.array([], pa.int64()), "j": pa.array([], pa.int64())})
+        sigs = np.concatenate(list(_signature_chunks(group.column("sig"), self.num_perm)))
+        order = np.argsort(rows)
+        rows, sigs = rows[order], sigs[order]
+        a, b = np.triu_indices(len(rows), 1)
+        ok = np.count_nonzero(sigs[a] == sigs[b], axis=1) >= self.min_equal
+        return pa.table({"i": rows[a][ok], "j": rows[b][ok]})
+
+
+def _near_ray(ds, alive: np.ndarray, p: NearDedupParams, ctx):
+    """Near-duplicates on Ray: band records shuffled by band key (groupby), candidate pairs
+    verified in each bucket, then keep-first over the verified pairs on the driver."""
+    import ray
+
+    bands, rows = lsh_params(p.threshold, p.num_perm, p.recall_weight)
+    recs = ds.select_columns([ROW, "_minhash"]).map_batches(
+        _BandRecords(ray.put(alive), bands, rows, p.num_perm), batch_format="pyarrow")
+    pairs = recs.groupby("key").map_groups(_VerifiedPairs(p.threshold * p.num_perm, p.num_perm),
+                                           batch_format="pyarrow")
+    i, j = [], []
+    for b in pairs.iter_batches(batch_format="pyarrow"):
+        i.append(b.column("i").to_numpy())
+        j.append(b.column("j").to_numpy())
+    codes = np.zeros(len(alive), dtype=np.int8)
+    if i:
+        codes[keep_first_dropped(np.concatenate(i), np.concatenate(j), alive)] = 1
     return codes, ["near_duplicate"]
 
 
-@register("near_dedup", NearDedupParams, decide=_near_decide, outputs=_near_outputs, temp_columns=("_minhash",))
+@register("near_dedup", NearDedupParams, decide=_near_decide, ray_decide=_near_ray, outputs=_near_outputs, temp_columns=("_minhash",))
 def near_dedup_step(batch, p: NearDedupParams, ctx):
     """MinHash signatures (character shingles) for LSH near-duplicate removal."""
     texts = [_key_text(b, e, p.field, False) for b, e in zip(batch["bn"], batch["en"])]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bilingual.filters.base import StepParams, register
+from bilingual.filters.base import PositiveInt, StepParams, register
 
 
 _HTML = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>|&(?:[a-zA-Z]{2,8}|#\d{2,6}|#x[0-9a-fA-F]{2,6});")
@@ -15,7 +15,7 @@ _MOJIBAKE = re.compile(r"à¦|à§|â€|Ã[\x80-\xbf©¡-¿]|\ufffd|ï»¿")
 class JunkParams(StepParams):
     html: bool = True
     mojibake: bool = True
-    max_chars: int = 1000  # a "sentence" longer than this is a paragraph or markup dump
+    max_chars: PositiveInt = 1000  # a "sentence" longer than this is a paragraph or markup dump
 
 
 @register("junk", JunkParams)

@@ -3,19 +3,21 @@ longer/shorter, reject when >= threshold), so the two can be compared decision b
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from bilingual.filters.base import StepParams, register
+from pydantic import Field
+
+from bilingual.filters.base import NonNegativeInt, PositiveInt, StepParams, register
 
 SIDES = ("bn", "en")
 
 
 class LengthParams(StepParams):
     unit: Literal["char", "word"] = "word"
-    min_bn: int = 1
-    max_bn: int = 200
-    min_en: int = 1
-    max_en: int = 200
+    min_bn: NonNegativeInt = 1
+    max_bn: PositiveInt = 200
+    min_en: NonNegativeInt = 1
+    max_en: PositiveInt = 200
 
 
 def _length(text: str, unit: str) -> int:
@@ -44,7 +46,7 @@ def length_step(batch, p: LengthParams, ctx):
 
 class LengthRatioParams(StepParams):
     unit: Literal["char", "word"] = "char"
-    threshold: float = 3.0
+    threshold: Annotated[float, Field(ge=1.0)] = 3.0  # longer side / shorter side
 
 
 @register("length_ratio", LengthRatioParams, outputs={"length_ratio": "float32"})

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bilingual.filters.base import StepParams, register
+from bilingual.filters.base import Fraction, StepParams, register
 
 BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 
@@ -294,7 +294,7 @@ def _found(value, other: Numbers) -> bool:
 
 
 class NumbersParams(StepParams):
-    min_agreement: float = 1.0  # share of digit-written numbers (both sides) that must find a partner
+    min_agreement: Fraction = 1.0  # share of digit-written numbers (both sides) that must find a partner
 
 
 @register("numbers", NumbersParams, outputs={"number_agreement": "float32"})

@@ -12,11 +12,13 @@ depend on how the input is chunked.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Annotated, Iterable, Optional
+
+from pydantic import Field
 
 import numpy as np
 
-from bilingual.filters.base import StepParams, register
+from bilingual.filters.base import Fraction, PositiveFloat, PositiveInt, StepParams, register
 
 BOS, EOS = 2, 3  # code points used as sentence-start padding and end symbol
 _P = np.uint64(0x100000001B3)  # odd multiplier of the rolling n-gram hash
@@ -151,15 +153,15 @@ class CharNgramLM:
 
 
 class PerplexityParams(StepParams):
-    order: int = 4
+    order: Annotated[int, Field(ge=1, le=8)] = 4
     models: dict[str, str] = {}  # {"bn": path, "en": path} of saved models (with their limits); missing sides are trained
     train_files: dict[str, list[str]] = {}  # trusted monolingual text (one per line, or Parquet with `text`);
     #                                         a side without files learns from the bundled trusted corpora
-    max_train_chars: int = 2_000_000
-    heldout_share: float = 0.1  # trusted lines kept out of training to learn the limit on
-    quantile: float = 0.995  # the limit: this quantile of the held-out trusted lines' perplexity ...
-    margin: float = 2.5  # ... times this margin (text from other domains is a little less likely, garbage far less)
-    max_ppl: dict[str, float] = {}  # a fixed limit per side instead
+    max_train_chars: PositiveInt = 2_000_000
+    heldout_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1  # trusted lines kept out of training to learn the limit on
+    quantile: Fraction = 0.995  # the limit: this quantile of the held-out trusted lines' perplexity ...
+    margin: PositiveFloat = 2.5  # ... times this margin (text from other domains is a little less likely, garbage far less)
+    max_ppl: dict[str, PositiveFloat] = {}  # a fixed limit per side instead
     lowercase: bool = True  # headlines in capitals are not garbage
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import regex
 
-from bilingual.filters.base import StepParams, register
+from bilingual.filters.base import Fraction, StepParams, register
 
 
 _NOT_ALPHA = regex.compile(r"\p{Alphabetic=No}")
@@ -20,8 +20,8 @@ def script_share(text: str, script: str) -> float:
 
 
 class ScriptParams(StepParams):
-    min_bn: float = 0.8  # share of letters in Bengali script on the bn side
-    min_en: float = 0.8  # share of letters in Latin script on the en side
+    min_bn: Fraction = 0.8  # share of letters in Bengali script on the bn side
+    min_en: Fraction = 0.8  # share of letters in Latin script on the en side
 
 
 @register("script", ScriptParams, outputs={"script_bn": "float32", "script_en": "float32"})

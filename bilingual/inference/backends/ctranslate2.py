@@ -27,15 +27,16 @@ SUPPORTED = tuple(sorted({t for f in FAMILIES.values() for t in f.model_types}))
 
 
 class Engine:
-    def __init__(self, model, tokenizer, forced_eos: bool):
+    def __init__(self, model, tokenizer, forced_eos: bool, max_length: int = 256):
         self.model, self.tokenizer = model, tokenizer
+        self.max_length = max_length
         pad = tokenizer.pad_token
         self._suppress = [[pad]] if pad is not None else None  # never a real output token
         self._forced_eos = forced_eos
 
     def generate(self, sources, tgt_lang, num_beams, batch_size, max_new_tokens, min_new_tokens) -> list[str]:
         tok = self.tokenizer
-        ids = tok(sources, truncation=True, max_length=256)["input_ids"]
+        ids = tok(sources, truncation=True, max_length=self.max_length)["input_ids"]
         tokens = [tok.convert_ids_to_tokens(x) for x in ids]
         first = languages.target_prefix_token(tgt_lang, tok)
         prefix = [[first]] * len(tokens) if first is not None else None
@@ -58,7 +59,18 @@ def load(path: Path, model_dir: Path, tokenizer, threads: Optional[int] = None) 
                                        intra_threads=threads or min(4, os.cpu_count() or 1))
     except (RuntimeError, ValueError, OSError) as exc:
         raise weights.corrupt_file([file], exc, f"run `bilingual export --ctranslate2 {model_dir}` again") or exc
-    return Engine(model, tokenizer, _forces_eos(path, model_dir))
+    return Engine(model, tokenizer, _forces_eos(path, model_dir), _max_source_tokens(model_dir))
+
+
+def _max_source_tokens(model_dir) -> int:
+    from transformers import AutoConfig
+
+    from bilingual.inference.backends.pytorch import MAX_SOURCE_TOKENS, max_source_tokens
+
+    try:
+        return max_source_tokens(AutoConfig.from_pretrained(model_dir))
+    except (OSError, ValueError):  # a bare CTranslate2 folder: its own config is not a transformers one
+        return MAX_SOURCE_TOKENS
 
 
 def _forces_eos(*folders) -> bool:

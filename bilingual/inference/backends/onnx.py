@@ -18,7 +18,7 @@ from typing import Optional
 
 from bilingual.inference import weights
 from bilingual.inference.backends import parity
-from bilingual.inference.backends.pytorch import hf_generate
+from bilingual.inference.backends.pytorch import hf_generate, max_source_tokens
 from bilingual.inference.errors import ExportError, UnsupportedModelError
 
 ONNX_FILES = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
@@ -29,10 +29,11 @@ QUANTIZATION = "dynamic int8 (avx2 u8/u8) of weight MatMuls, after ORT quantizat
 class Engine:
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model, tokenizer
+        self.max_length = max_source_tokens(model.config)
 
     def generate(self, sources, tgt_lang, num_beams, batch_size, max_new_tokens, min_new_tokens) -> list[str]:
         return hf_generate(self.model, self.tokenizer, contextlib.nullcontext, sources, tgt_lang, num_beams,
-                           max_new_tokens, min_new_tokens)
+                           max_new_tokens, min_new_tokens, self.max_length)
 
 
 def load(path: Path, model_dir: Path, tokenizer, threads: Optional[int] = None) -> Engine:

@@ -153,7 +153,7 @@ def load_source(path: str | Path) -> SourceConfig:
     except FileNotFoundError as err:
         raise SourceConfigError(f"{path}: no such file") from err
     except yaml.YAMLError as err:
-        raise SourceConfigError(f"{path}: not valid YAML: {err}") from err
+        raise SourceConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
     if not isinstance(data, dict):
         raise SourceConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     try:
