@@ -14,7 +14,7 @@ pages with no counterpart (the bn side of 8 other TICO-19 documents, the en side
   (a mined pair is right when its bn and en text come from the same segment of the same page pair) and the
   share of gold segments recovered.
 The lexicon is learned from Tatoeba + the TICO-19 documents the site does not serve (no NTREX): nothing served is
-in it. The test in tests/test_mining_web.py checks the same on a 16-page site.
+in it. The test in tests/mining/test_mining_web.py checks the same on a 16-page site.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ passes: comments and content-bearing tags (<ref>, <gallery>, <math>, ...) are re
 `{{...}}` and tables `{|...|}` are removed with one nesting-aware scan (a few inline templates that
 carry prose — lang, nowrap, convert — keep their text); links are resolved innermost-first, so a
 file caption's inner links go before the file link itself; then external links, bold/italics,
-HTML entities and list/heading markup. `tests/test_wiki_text.py` compares the output with
+HTML entities and list/heading markup. `tests/sources/wikipedia/test_wiki_text.py` compares the output with
 mwparserfromhell's `strip_code` on the real bundled Bengali and English pages.
 
 Namespaces come from the dump's own `<siteinfo>` (e.g. বিষয়শ্রেণী = 14, চিত্র = 6 on bnwiki), plus

@@ -12,7 +12,7 @@ from bilingual.corpus.dataset import BilingualDataset, UnreadableRecord, assign_
 from bilingual.schema import normalize_key
 from bilingual.storage import CorruptShardError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 LEGACY = [
     {"bn": "আমি ভাত খাই।", "en": "I eat rice."},
@@ -123,7 +123,7 @@ def test_split_assignment_from_files_equals_the_in_memory_grouping(tmp_path):
     from bilingual.corpus.splits import SPLITS, assign_splits_files, row_hashes, split_codes
 
     lines = [line.split("\t") for line in
-             (Path(__file__).resolve().parents[1] / "data/samples/parallel/tatoeba-ben-eng.tsv")
+             (Path(__file__).resolve().parents[2] / "data/samples/parallel/tatoeba-ben-eng.tsv")
              .read_text(encoding="utf-8").splitlines()]
     en = [c[0] for c in lines]
     bn = [c[1] for c in lines]

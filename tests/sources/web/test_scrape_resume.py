@@ -23,7 +23,7 @@ from bilingual.storage import read_manifest, read_table
 
 from _scrape_helpers import BN_PAGE, EN_PAGE, LocalSite, Reply, html
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 DAY = "2026-01-03"
 N = 24
 

@@ -13,7 +13,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the [ray] extra (the test extra includes it)")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "recipes" / "filters" / "default.yaml"
 STORE = 200 * 1024 * 1024
 

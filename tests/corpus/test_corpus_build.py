@@ -18,7 +18,7 @@ from dataset_builder import Bilingual
 
 from _corpus_helpers import DAY, make_snapshots
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

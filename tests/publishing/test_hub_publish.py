@@ -18,7 +18,7 @@ from bilingual.publishing import cards
 from bilingual.publishing import hub
 from bilingual.commands import publish as publish_cmd
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "hf_test_token"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TATOEBA = REPO / "data" / "samples" / "parallel" / "tatoeba-ben-eng.tsv"
 RECIPE = REPO / "recipes" / "filters" / "default.yaml"
 DAY = "2026-11-26"

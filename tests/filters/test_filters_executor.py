@@ -17,7 +17,7 @@ import yaml
 from bilingual.commands.filter import main as filter_main
 from bilingual.filters.pipeline import Pipeline, RecipeError, load_recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "recipes" / "filters" / "default.yaml"
 
 

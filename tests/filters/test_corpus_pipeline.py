@@ -16,7 +16,7 @@ from bilingual.sources.corpora import readers as corpora
 
 from _corpus_helpers import pair
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 RECIPE = {
     "name": "test",

@@ -73,7 +73,7 @@ def test_a_built_wheel_works_without_the_repository(tmp_path):
     import sysconfig
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     wheels = tmp_path / "wheels"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "--no-build-isolation",
                             "-q", "-w", str(wheels)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
