@@ -16,6 +16,7 @@ from typing import Optional
 
 from bilingual import storage
 from bilingual.console import progress
+from bilingual.layout import DOCUMENTS_GLOB, PAIRS_GLOB, PAIRS_SHARD, STATS_JSON
 from bilingual.schema import Document, LineageRecord, SentencePair, pair_id, validate_rows
 from bilingual.mining.align import Aligner, align_documents
 from bilingual.mining.lexicon import default_lexicon, parallel_pairs
@@ -27,7 +28,7 @@ LICENSE = "CC BY-SA 4.0"
 
 
 def _docs(snapshot) -> list[dict]:
-    return list(storage.iter_rows(storage.parquet_files(snapshot, "documents-*.parquet")))
+    return list(storage.iter_rows(storage.parquet_files(snapshot, DOCUMENTS_GLOB)))
 
 
 def _links(links_path, bn_snapshot) -> list[Link]:
@@ -63,14 +64,14 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
         check_snapshot(snapshot)  # a snapshot whose manifest records a failed input is refused, not mined
     out = storage.snapshot_dir(output_root, SOURCE, day)
     sig = hashlib.sha256()
-    inputs = [p for p in (*storage.parquet_files(bn_snapshot, "documents-*.parquet"),
-                          *storage.parquet_files(en_snapshot, "documents-*.parquet"), links_path, redirects) if p]
+    inputs = [p for p in (*storage.parquet_files(bn_snapshot, DOCUMENTS_GLOB),
+                          *storage.parquet_files(en_snapshot, DOCUMENTS_GLOB), links_path, redirects) if p]
     for p in inputs:
         st = Path(p).stat()
         sig.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
     sig.update(f"threshold={threshold};bootstrap={bootstrap_rounds};min_score={min_score};aligner=v3".encode())
-    stats_path = out / "stats.json"
-    if not force and stats_path.exists() and storage.parquet_files(out, "pairs-*.parquet"):
+    stats_path = out / STATS_JSON
+    if not force and stats_path.exists() and storage.parquet_files(out, PAIRS_GLOB):
         import json
         prev = json.loads(stats_path.read_text())
         if prev.get("signature") == sig.hexdigest():
@@ -129,9 +130,9 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
         manifest.append(LineageRecord(source=SOURCE, path=where, url=bn.get("url"), final_url=en.get("url"),
                                       status="ok", records=len(links_found), license=LICENSE))
     good, bad = validate_rows(SentencePair, rows)
-    for old in storage.parquet_files(out, "pairs-*.parquet"):
+    for old in storage.parquet_files(out, PAIRS_GLOB):
         old.unlink()
-    with storage.ShardWriter(out, "pairs", storage.arrow_schema(SentencePair)) as w:
+    with storage.ShardWriter(out, PAIRS_SHARD, storage.arrow_schema(SentencePair)) as w:
         w.write_many(p.to_row() for p in good)
     storage.write_quarantine(out, bad)
     storage.write_manifest(out, manifest)
@@ -143,7 +144,7 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
 
 
 def read_pairs(snapshot) -> list[SentencePair]:
-    return [SentencePair.model_validate(r) for r in storage.iter_rows(storage.parquet_files(snapshot, "pairs-*.parquet"))]
+    return [SentencePair.model_validate(r) for r in storage.iter_rows(storage.parquet_files(snapshot, PAIRS_GLOB))]
 
 
 __all__ = ["mine_snapshots", "read_pairs", "Document"]

@@ -76,18 +76,18 @@ def register(backend: Backend) -> Backend:
 
 
 _SIDE_FILES = (".json", ".txt", ".model", ".spm", ".jinja")  # config, generation config, tokenizer, parity.json
-ONNX_FILES = (".onnx", ".onnx_data") + _SIDE_FILES
-CTRANSLATE2_FILES = (".bin",) + _SIDE_FILES
+ONNX_FILE_ENDINGS = (".onnx", ".onnx_data") + _SIDE_FILES
+CTRANSLATE2_FILE_ENDINGS = (".bin",) + _SIDE_FILES
 
 register(Backend("pytorch", None, "config.json", "bilingual.inference.backends.pytorch", 3,
                  "bilingual train", "transformers generate on the saved weights (the reference)"))
 register(Backend("onnx", ONNX_DIR, ONNX_MARKER, "bilingual.inference.backends.onnx", 2,
-                 "bilingual export", "ONNX Runtime fp32 (Optimum export, with past key values)", ONNX_FILES))
+                 "bilingual export", "ONNX Runtime fp32 (Optimum export, with past key values)", ONNX_FILE_ENDINGS))
 register(Backend("onnx-int8", ONNX_INT8_DIR, ONNX_MARKER, "bilingual.inference.backends.onnx", 1,
                  "bilingual export --quantize", "ONNX Runtime, weight MatMuls dynamically quantized to int8",
-                 ONNX_FILES))
+                 ONNX_FILE_ENDINGS))
 register(Backend("ctranslate2", CTRANSLATE2_DIR, CTRANSLATE2_MARKER, "bilingual.inference.backends.ctranslate2", 0,
-                 "bilingual export --ctranslate2", "CTranslate2 (int8 by default)", CTRANSLATE2_FILES))
+                 "bilingual export --ctranslate2", "CTranslate2 (int8 by default)", CTRANSLATE2_FILE_ENDINGS))
 
 
 def names() -> tuple[str, ...]:
