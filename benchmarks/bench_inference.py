@@ -25,31 +25,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 NTREX_EN = REPO / "data" / "samples" / "parallel" / "ntrex128" / "newstest2019-src.eng.txt"
 
 
 def build_model(folder: Path, d_model: int, layers: int, vocab: int) -> Path:
-    from transformers import GenerationConfig, MarianConfig, MarianMTModel
+    from _helpers import random_marian
 
-    from _model_helpers import tatoeba_pairs, train_tokenizer
-
-    pairs = tatoeba_pairs(max_chars=1000)
-    tok = train_tokenizer([p["bn"] for p in pairs] + [p["en"] for p in pairs], vocab_size=vocab)
-    pad, eos = tok.pad_token_id, tok.eos_token_id
-    config = MarianConfig(vocab_size=len(tok), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
-                          encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=4 * d_model,
-                          decoder_ffn_dim=4 * d_model, max_position_embeddings=512, pad_token_id=pad,
-                          eos_token_id=eos, decoder_start_token_id=pad, forced_eos_token_id=eos,
-                          share_encoder_decoder_embeddings=True, tie_word_embeddings=True, scale_embedding=True,
-                          activation_function="swish")
-    model = MarianMTModel(config).eval()
-    model.generation_config = GenerationConfig(decoder_start_token_id=pad, pad_token_id=pad, eos_token_id=eos,
-                                               forced_eos_token_id=eos, bad_words_ids=[[pad]])
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return random_marian(folder, d_model=d_model, layers=layers, heads=8, vocab=vocab)
 
 
 def make_artifacts(model_dir: Path) -> dict:

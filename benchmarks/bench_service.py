@@ -18,7 +18,7 @@ Baseline: the same server with --no-batching (one model call per request, same s
     flock /tmp/bench.lock python benchmarks/bench_service.py [--model DIR] [--seconds 20]
     flock /tmp/bench.lock python benchmarks/bench_service.py --scenario batching [--clients 16]
 
-Without --model, the tiny test model of tests/_ux_helpers.py is built (once, 600 steps so its outputs
+Without --model, the tiny trained model of benchmarks/_helpers.py is built (once, 600 steps so its outputs
 end with EOS like a real model's) into --model-cache.
 """
 
@@ -235,17 +235,17 @@ def main(argv=None) -> int:
     p.add_argument("--label", default="", help="a name for this configuration in the output")
     args = p.parse_args(argv)
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from _ux_helpers import DONE, build_tiny_model, read_pairs
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _helpers import TINY_MODEL_DONE, english_sentences, tiny_trained_marian
 
     if args.model:
         model = Path(args.model)
     else:
         model = Path(args.model_cache)
-        if not (model / DONE).exists():
+        if not (model / TINY_MODEL_DONE).exists():
             print(f"building the tiny test model in {model} ...", flush=True)
-            build_tiny_model(model, steps=600)  # trained enough that outputs end (EOS), like a real model
-    texts = [en for en, _ in read_pairs()]
+            tiny_trained_marian(model, steps=600)  # trained enough that outputs end (EOS), like a real model
+    texts = english_sentences()
     if args.scenario == "mixed":
         return run_mixed(args, model, texts)
     load_before = os.getloadavg()

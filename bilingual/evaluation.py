@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Sequence
 from bilingual import console, storage
 from bilingual.modeling import langtags
 from bilingual.inference.translator import Translator
-from bilingual.layout import PARALLEL_SAMPLES
+from bilingual.layout import EVALUATION_JSON, PARALLEL_SAMPLES
 from bilingual.modeling.metrics import BLEU_TOKENIZE, PRIMARY, score  # noqa: F401  (the one metric setup)
 
 DIRECTIONS = ("bn-en", "en-bn")
@@ -139,7 +139,7 @@ def evaluate_model(model_dir, pairs=None, directions: Iterable[str] = DIRECTIONS
             result["hypotheses"] = str(hyp_path)
         report[direction] = result
     if output_dir is not None:
-        storage.write_json(output_dir / "evaluation.json", report)
+        storage.write_json(output_dir / EVALUATION_JSON, report)
     return report
 
 

@@ -61,7 +61,8 @@ PUBLISH_DIR = "publish"
 DATA_DIR = "data"  # data/<split>-NNNNN-of-NNNNN.parquet
 SPLITS = ("train", "validation", "test")
 REJECTS_DIR = "rejects"  # rejects/rejects-NNNNN.parquet: every dropped row with reject_step, reject_reason
-REJECTS_GLOB = "rejects-*.parquet"
+REJECTS_SHARD = "rejects"
+REJECTS_GLOB = f"{REJECTS_SHARD}-*.parquet"
 REJECT_STEP_COLUMN = "reject_step"  # in rejects shards: the step that dropped the row ...
 REJECT_REASON_COLUMN = "reject_reason"  # ... and why
 DOCUMENTS_DIR = "documents"  # documents/<lang>/train-*.parquet
@@ -72,6 +73,14 @@ EVAL_OVERLAP_STEP = "eval_overlap"  # rejects of this step overlap test sets: ne
 
 def split_glob(split: str) -> str:
     return f"{split}-*.parquet"
+
+
+# ------------------------------------------------------------------ a raw snapshot (RUN/work/raw/<day>/<source>/)
+PAIRS_SHARD = "pairs"  # pairs-NNNNN.parquet: SentencePair rows (corpora, mined Wikipedia and web pairs)
+PAIRS_GLOB = f"{PAIRS_SHARD}-*.parquet"
+DOCUMENTS_SHARD = "documents"  # documents-NNNNN.parquet: Document rows (Wikipedia dumps, crawls)
+DOCUMENTS_GLOB = f"{DOCUMENTS_SHARD}-*.parquet"
+KEPT_GLOB = "kept-*.parquet"  # `bilingual filter`'s output folder: kept-*.parquet, rejects/, stats.json
 
 
 # ------------------------------------------------------------------ a model folder

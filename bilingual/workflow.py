@@ -332,7 +332,8 @@ def collect_wikipedia(recipe: PipelineRecipe, raw_root: Path, day: str) -> list[
                      "snapshot": str(snaps[w.lang]), **_counts(summary)})
     if recipe.wiki_links and {"bn", "en"} <= snaps.keys():
         summary = mine_snapshots(snaps["bn"], snaps["en"], resolve(recipe.wiki_links), raw_root, day=day,
-                                 threshold=recipe.wiki_min_score, cache_dir=raw_root / "cache")
+                                 threshold=recipe.wiki_min_score, min_score=recipe.wiki_min_score,
+                                 cache_dir=raw_root / "cache")
         rows.append({"source": "wikipedia-mined", "kind": "pairs", "license": "CC BY-SA 4.0",
                      "snapshot": str(storage.snapshot_dir(raw_root, "wikipedia-mined", day)), **_counts(summary)})
     return rows

@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         files = args.files or dataset_parquet_files(args.dataset_dir, args.split)
         tok = train_tokenizer_from_parquet(files, args.output_dir, vocab_size=args.vocab_size)
     except (FileNotFoundError, ValueError, CorruptShardError) as err:
-        print(f"train-tokenizer: error: {err}", file=sys.stderr)
+        hint = ""
+        if isinstance(err, CorruptShardError) and args.files:  # a TSV or text file given where shards are expected
+            hint = (" -- --files expects Parquet shards with bn and en columns (a dataset's data/train-*.parquet);"
+                    " turn a TSV or text corpus into one with `bilingual filter` first, then pass --dataset-dir")
+        print(f"train-tokenizer: error: {err}{hint}", file=sys.stderr)
         return 2
     summary("tokenizer", {"path": args.output_dir, "vocab_size": len(tok), "files": len(files),
                           "special tokens": " ".join(tok.all_special_tokens),

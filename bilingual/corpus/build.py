@@ -39,6 +39,8 @@ import pyarrow.parquet as pq
 
 from bilingual import console
 from bilingual.corpus.splits import SPLITS, assign_splits_files
+from bilingual.layout import (DATA_DIR, DOCUMENTS_DIR, DOCUMENTS_GLOB, KEPT_GLOB, PAIRS_GLOB, REJECTS_DIR, REJECTS_GLOB,
+                              REJECTS_SHARD, STATS_JSON)
 from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, write_json
 from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
 
@@ -108,7 +110,7 @@ def _check_replaceable(output_dir: Path) -> None:
     """The finished build replaces the output folder whole: refuse a folder that holds anything but an
     earlier build (its stats.json), so pointing --output-dir at e.g. data/ can never delete data."""
     if output_dir.exists() and (not output_dir.is_dir() or (any(output_dir.iterdir())
-                                                           and not (output_dir / "stats.json").is_file())):
+                                                           and not (output_dir / STATS_JSON).is_file())):
         raise BuildSettingsError(f"{output_dir}: exists and is not a dataset written by `bilingual build` (no "
                                  "stats.json); give a new or empty folder, or remove it first")
 
@@ -190,16 +192,16 @@ class _FilterStage:
         self.pipeline, self.chunk_rows = pipeline, chunk_rows
 
     def run(self, pair_files, quiet: bool) -> tuple[dict, bool]:
-        resumed = (self.dir / "stats.json").exists()
+        resumed = (self.dir / STATS_JSON).exists()
         if not resumed:
             self.pipeline.run_files(pair_files, self.dir, quiet=True, chunk_rows=self.chunk_rows)
-        return json.loads((self.dir / "stats.json").read_text(encoding="utf-8")), resumed
+        return json.loads((self.dir / STATS_JSON).read_text(encoding="utf-8")), resumed
 
     def kept_files(self) -> list[Path]:
-        return sorted(self.dir.glob("kept-*.parquet"))
+        return sorted(self.dir.glob(KEPT_GLOB))
 
     def reject_files(self) -> list[Path]:
-        return sorted((self.dir / "rejects").glob("rejects-*.parquet"))
+        return sorted((self.dir / REJECTS_DIR).glob(REJECTS_GLOB))
 
 
 # ------------------------------------------------------------------------------------------------ stage 2-3: write
@@ -325,10 +327,10 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
     recipe_name = str(recipe) if not isinstance(recipe, dict) else recipe.get("name", "recipe")
     recipe_data = _with_eval_sets(recipe, eval_sets)
     load_recipe(recipe_data)  # validate everything before any work
-    pair_files = snapshot_files(snapshot_dirs, "pairs-*.parquet")
-    doc_files = snapshot_files(snapshot_dirs, "documents-*.parquet")
+    pair_files = snapshot_files(snapshot_dirs, PAIRS_GLOB)
+    doc_files = snapshot_files(snapshot_dirs, DOCUMENTS_GLOB)
     if not pair_files:
-        raise FileNotFoundError(f"no pairs-*.parquet under {', '.join(map(str, snapshot_dirs))}; "
+        raise FileNotFoundError(f"no {PAIRS_GLOB} under {', '.join(map(str, snapshot_dirs))}; "
                                 "give raw snapshot folders (bilingual build --snapshot DIR)")
     check_shards(pair_files + doc_files)
     snapshot_errors = _snapshot_errors(pair_files + doc_files)
@@ -346,12 +348,12 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
             stats["seconds"] = round(time.perf_counter() - t_start, 3)
             stats["snapshot_errors"] = snapshot_errors
             stats["cleaned"] = cleaned
-            write_json(stage / "stats.json", stats)
+            write_json(stage / STATS_JSON, stats)
             from bilingual.publishing.dataset_card import write_dataset_card
 
             write_dataset_card(stage, stats)
             (work / "out.done").write_text(fp + "\n")
-        stats = json.loads((stage / "stats.json").read_text(encoding="utf-8"))
+        stats = json.loads((stage / STATS_JSON).read_text(encoding="utf-8"))
         # the swap: the old dataset stays whole until the new one is complete
         old = output_dir.parent / f".old-{output_dir.name}-{fp}"
         if output_dir.exists():
@@ -384,11 +386,11 @@ def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, rec
             np.save(f, codes)
     codes = np.load(codes_path)
 
-    for sub in ("data", "rejects", "documents"):
+    for sub in (DATA_DIR, REJECTS_DIR, DOCUMENTS_DIR):
         shutil.rmtree(stage / sub, ignore_errors=True)
-    splits = _write_splits(kept_files, codes, stage / "data", shard_rows)
-    n_rej = _write_all(filt.reject_files(), stage / "rejects", "rejects", stats["rejected"], shard_rows)
-    documents = _write_documents(doc_files, stage / "documents", shard_rows) if doc_files else {}
+    splits = _write_splits(kept_files, codes, stage / DATA_DIR, shard_rows)
+    n_rej = _write_all(filt.reject_files(), stage / REJECTS_DIR, REJECTS_SHARD, stats["rejected"], shard_rows)
+    documents = _write_documents(doc_files, stage / DOCUMENTS_DIR, shard_rows) if doc_files else {}
 
     artifacts = stage / "artifacts"
     stats.update({

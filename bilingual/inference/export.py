@@ -15,6 +15,7 @@ from bilingual.inference.backends.parity import (DEFAULT_SAMPLE, FP32_MIN_IDENTI
                                                  INT8_MIN_IDENTICAL, Reference, check_model_dir, compare,
                                                  copy_side_files, greedy_outputs, parity_sample, staged_dir)
 from bilingual.inference.errors import ExportError, ParityError, UnsupportedModelError  # noqa: F401
+from bilingual.layout import ONNX_DIR
 
 
 def export_onnx(model_dir, output_dir=None, quantize: bool = False, sample_texts=None, n_sample: int = 100,
@@ -48,7 +49,7 @@ def export_all(model_dir, onnx: bool = True, quantize: bool = True, ctranslate2:
     if onnx:
         check_onnx_support(model_dir)
     if quantize and not onnx:
-        ort_dir = model_dir / "onnx"
+        ort_dir = model_dir / ONNX_DIR
         if not (ort_dir / ONNX_FILES[0]).is_file():
             from bilingual.inference.errors import MissingArtifactError
 

@@ -16,6 +16,7 @@ from typing import Optional
 
 from bilingual import storage
 from bilingual.console import progress
+from bilingual.layout import DOCUMENTS_GLOB, PAIRS_GLOB, PAIRS_SHARD, STATS_JSON
 from bilingual.schema import Document, LineageRecord, SentencePair, pair_id, validate_rows
 from bilingual.mining.align import Aligner, align_documents
 from bilingual.mining.lexicon import default_lexicon, parallel_pairs
@@ -27,7 +28,7 @@ LICENSE = "CC BY-SA 4.0"
 
 
 def _docs(snapshot) -> list[dict]:
-    return list(storage.iter_rows(storage.parquet_files(snapshot, "documents-*.parquet")))
+    return list(storage.iter_rows(storage.parquet_files(snapshot, DOCUMENTS_GLOB)))
 
 
 def _links(links_path, bn_snapshot) -> list[Link]:
@@ -50,26 +51,27 @@ def _redirects(source) -> dict[str, str]:
 
 def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, redirects=None,
                    threshold: float = 0.3, aligner: Optional[Aligner] = None, force: bool = False,
-                   cache_dir=None, bootstrap_rounds: int = 1) -> dict:
+                   cache_dir=None, bootstrap_rounds: int = 1, min_score: Optional[float] = None) -> dict:
     """Align every linked article pair; write `output_root/raw/<day>/wikipedia-mined/pairs-*.parquet`
     + manifest.parquet + stats.json. Rerunning with the same inputs skips the work. The lexicon is
     learned once from the bundled parallel data and cached in `cache_dir` (default $BILINGUAL_CACHE or
     ~/.cache/bilingual); with `bootstrap_rounds` it is learned again with the confidently mined pairs
-    and the articles are aligned again (align.align_documents)."""
+    and the articles are aligned again (align.align_documents). With `min_score`, links scoring below it are
+    not kept (the aligner's gap-filled links may score under `threshold`); stats.json counts them."""
     from bilingual.sources.corpora.readers import check_snapshot
 
     for snapshot in (bn_snapshot, en_snapshot):
         check_snapshot(snapshot)  # a snapshot whose manifest records a failed input is refused, not mined
     out = storage.snapshot_dir(output_root, SOURCE, day)
     sig = hashlib.sha256()
-    inputs = [p for p in (*storage.parquet_files(bn_snapshot, "documents-*.parquet"),
-                          *storage.parquet_files(en_snapshot, "documents-*.parquet"), links_path, redirects) if p]
+    inputs = [p for p in (*storage.parquet_files(bn_snapshot, DOCUMENTS_GLOB),
+                          *storage.parquet_files(en_snapshot, DOCUMENTS_GLOB), links_path, redirects) if p]
     for p in inputs:
         st = Path(p).stat()
         sig.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    sig.update(f"threshold={threshold};bootstrap={bootstrap_rounds};aligner=v3".encode())
-    stats_path = out / "stats.json"
-    if not force and stats_path.exists() and storage.parquet_files(out, "pairs-*.parquet"):
+    sig.update(f"threshold={threshold};bootstrap={bootstrap_rounds};min_score={min_score};aligner=v3".encode())
+    stats_path = out / STATS_JSON
+    if not force and stats_path.exists() and storage.parquet_files(out, PAIRS_GLOB):
         import json
         prev = json.loads(stats_path.read_text())
         if prev.get("signature") == sig.hexdigest():
@@ -84,7 +86,7 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
     links = _links(links_path, bn_snapshot)
     rows: list[dict] = []
     manifest: list[LineageRecord] = []
-    counts = {"links": len(links), "article_pairs": 0, "missing_bn": 0, "missing_en": 0}
+    counts = {"links": len(links), "article_pairs": 0, "missing_bn": 0, "missing_en": 0, "below_min_score": 0}
     found: list[tuple[str, dict, dict, list[str], list[str]]] = []
     for link in progress(links, desc="reading", unit="article"):
         bn = by_id.get(link.bn_page_id) if link.bn_page_id is not None else None
@@ -110,6 +112,10 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
                                      rounds=bootstrap_rounds, threshold=threshold,
                                      progress=lambda it, desc: progress(it, desc=desc, unit="article"))
     for (where, bn, en, bn_sents, en_sents), links_found in zip(found, results):
+        if min_score is not None:
+            kept_links = [l for l in links_found if round(l.score, 4) >= min_score]  # as the score is stored
+            counts["below_min_score"] += len(links_found) - len(kept_links)
+            links_found = kept_links
         for l in links_found:
             b = " ".join(bn_sents[i] for i in l.bn)
             e = " ".join(en_sents[j] for j in l.en)
@@ -124,21 +130,21 @@ def mine_snapshots(bn_snapshot, en_snapshot, links_path, output_root, day=None, 
         manifest.append(LineageRecord(source=SOURCE, path=where, url=bn.get("url"), final_url=en.get("url"),
                                       status="ok", records=len(links_found), license=LICENSE))
     good, bad = validate_rows(SentencePair, rows)
-    for old in storage.parquet_files(out, "pairs-*.parquet"):
+    for old in storage.parquet_files(out, PAIRS_GLOB):
         old.unlink()
-    with storage.ShardWriter(out, "pairs", storage.arrow_schema(SentencePair)) as w:
+    with storage.ShardWriter(out, PAIRS_SHARD, storage.arrow_schema(SentencePair)) as w:
         w.write_many(p.to_row() for p in good)
     storage.write_quarantine(out, bad)
     storage.write_manifest(out, manifest)
     summary = {"source": SOURCE, "license": LICENSE, "snapshot": str(out), **counts, "pairs": len(good),
-               "quarantined": len(bad), "threshold": threshold, "bootstrap_rounds": bootstrap_rounds, "signature": sig.hexdigest(),
+               "quarantined": len(bad), "threshold": threshold, "min_score": min_score, "bootstrap_rounds": bootstrap_rounds, "signature": sig.hexdigest(),
                "read": counts["links"], "kept": len(good), "status": "ok"}
     storage.write_json(stats_path, summary)
     return {**summary, "skipped_existing": False}
 
 
 def read_pairs(snapshot) -> list[SentencePair]:
-    return [SentencePair.model_validate(r) for r in storage.iter_rows(storage.parquet_files(snapshot, "pairs-*.parquet"))]
+    return [SentencePair.model_validate(r) for r in storage.iter_rows(storage.parquet_files(snapshot, PAIRS_GLOB))]
 
 
 __all__ = ["mine_snapshots", "read_pairs", "Document"]

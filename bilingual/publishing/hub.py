@@ -23,8 +23,9 @@ from typing import Optional
 from bilingual.storage import current_umask
 
 from bilingual import layout
-from bilingual.layout import (CARD_FILE, CTRANSLATE2_DIR, CTRANSLATE2_MARKER, DEFAULT_DATASET_REPO,
-                              DEFAULT_MODEL_REPO, EVAL_OVERLAP_STEP, ONNX_DIR, ONNX_INT8_DIR, ONNX_MARKER)
+from bilingual.inference import backends
+from bilingual.layout import (CARD_FILE, DEFAULT_DATASET_REPO, DEFAULT_MODEL_REPO, EVAL_OVERLAP_STEP, ONNX_DIR,
+                              ONNX_MARKER)
 
 COMMIT_ATTEMPTS = 4
 
@@ -33,8 +34,6 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "sentencepiece.bpe.model", "chat_template.jinja")
 MODEL_ROOT_FILES = ("config.json", "generation_config.json", CARD_FILE, "model.safetensors.index.json",
                     "pytorch_model.bin.index.json")
-ONNX_SUFFIXES = (".onnx", ".onnx_data", ".json", ".txt", ".model", ".spm", ".jinja")
-CTRANSLATE2_SUFFIXES = (".bin", ".json", ".txt", ".model", ".spm", ".jinja")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -126,9 +125,9 @@ def tokenizer_files(model_dir) -> list[tuple[Path, str]]:
 
 
 def model_files(model_dir, onnx: Optional[bool] = True) -> list[tuple[Path, str]]:
-    """config, generation config, card and weights at the root, plus `onnx/` (and `onnx-int8/` if present) —
-    required with onnx=True, when exported with onnx=None, never with onnx=False — and `ctranslate2/` if present;
-    never checkpoints, optimizer states, training arguments or other stray files."""
+    """config, generation config, card and weights at the root, plus every exported artifact the backend registry
+    finds (`backends.present`): `onnx/` (and `onnx-int8/`) — required with onnx=True, when exported with
+    onnx=None, never with onnx=False — and `ctranslate2/`; never checkpoints, optimizer states, training arguments or other stray files."""
     root = Path(model_dir)
     if not root.is_dir():
         raise PublishError(f"model folder {root} does not exist")
@@ -143,17 +142,16 @@ def model_files(model_dir, onnx: Optional[bool] = True) -> list[tuple[Path, str]
     _check_card(root / CARD_FILE, "model")
     files = [(root / n, n) for n in MODEL_ROOT_FILES if (root / n).is_file()]
     files += [(p, p.name) for p in weights]
-    onnx_dir = root / ONNX_DIR
-    if onnx and not (onnx_dir / ONNX_MARKER).is_file():
-        raise PublishError(f"{onnx_dir} has no {ONNX_MARKER}: run `bilingual export {root}` first, "
+    exported = {e["backend"]: Path(e["dir"]) for e in backends.present(root)
+                if backends.get(e["backend"]).folder is not None}
+    if onnx and "onnx" not in exported:
+        raise PublishError(f"{root / ONNX_DIR} has no {ONNX_MARKER}: run `bilingual export {root}` first, "
                            "or publish without ONNX (--no-onnx)")
-    if onnx is not False and (onnx_dir / ONNX_MARKER).is_file():
-        # onnx/; onnx-int8/ (the serving stage's parity-checked dynamic int8 export) when it exists
-        for sub in [onnx_dir] + [d for d in [root / ONNX_INT8_DIR] if (d / ONNX_MARKER).is_file()]:
-            files += _subfolder_files(sub, root, ONNX_SUFFIXES)
-    ct2 = root / CTRANSLATE2_DIR
-    if (ct2 / CTRANSLATE2_MARKER).is_file():  # the second serving artifact, when `bilingual export --ctranslate2` made it
-        files += _subfolder_files(ct2, root, CTRANSLATE2_SUFFIXES)
+    onnx_module = backends.get("onnx").module
+    for name, sub in exported.items():  # the registry's artifacts, each with its own file endings
+        if backends.get(name).module == onnx_module and (onnx is False or "onnx" not in exported):
+            continue  # ONNX exports (onnx/, onnx-int8/) go only when allowed and the fp32 export is there
+        files += _subfolder_files(sub, root, backends.get(name).files)
     return files
 
 

@@ -144,6 +144,16 @@ def test_train_tokenizer_on_unreadable_files(inputs, tmp_path):
         assert not (tmp_path / "tok" / "tokenizer.json").exists()
 
 
+def test_train_tokenizer_on_a_text_file_says_what_it_expects(inputs, tmp_path):
+    """A TSV/text corpus is the likeliest wrong input: the error names the file and says what --files takes."""
+    proc = bilingual("train-tokenizer", "--files", inputs / "corpus.txt", flag("train-tokenizer", "output-dir", tmp_path),
+                     tmp_path / "tok", cwd=tmp_path)
+    assert_one_line_error(proc, "corpus.txt")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "expects Parquet shards with bn and en columns" in last and "bilingual filter" in last, last
+    assert not (tmp_path / "tok" / "tokenizer.json").exists()
+
+
 def test_mine_refuses_snapshot_whose_manifest_says_error(error_snapshot, tmp_path):
     proc = bilingual("mine", "--bn-snapshot", error_snapshot, "--en-snapshot", error_snapshot,
                      "--output-dir", tmp_path / "mined", "--date", DAY, cwd=tmp_path)

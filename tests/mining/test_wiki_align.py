@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,29 @@ def test_mine_linked_articles(tmp_path, monkeypatch):
     assert mine_main(args) == 0  # a rerun with the same inputs skips
     assert next(snap.glob("pairs-*.parquet")).stat().st_mtime_ns == mtime
     assert mine_main(args[:-3] + ["--en-snapshot", str(tmp_path / "missing"), "--quiet"]) in (0, 1)
+
+
+def test_wiki_min_score_is_a_floor_on_kept_pairs(tmp_path, monkeypatch):
+    """The pipeline's mining stage keeps no pair below the recipe's wiki_min_score, although the aligner's
+    gap-filled links (score >= 0.15) fall below it; the dropped ones are counted in stats.json."""
+    from bilingual.layout import DEFAULT_PIPELINE_RECIPE
+    from bilingual.mining.wikipedia import mine_snapshots
+    from bilingual.workflow import WikiSource, collect_wikipedia, load_recipe
+
+    monkeypatch.setenv("BILINGUAL_CACHE", str(tmp_path / "cache"))
+    recipe = load_recipe(DEFAULT_PIPELINE_RECIPE).model_copy(update={
+        "wikipedia": [WikiSource(lang="bn", dump=str(BN40)), WikiSource(lang="en", dump=str(EN))],
+        "wiki_links": str(OVERLAP), "wiki_min_score": 0.4})
+    rows = collect_wikipedia(recipe, tmp_path / "run", "2026-11-26")
+    mined = Path(next(r["snapshot"] for r in rows if r["source"] == "wikipedia-mined"))
+    kept = read_pairs(mined)
+    stats = json.loads((mined / "stats.json").read_text(encoding="utf-8"))
+    assert kept and all(p.score >= 0.4 for p in kept)
+    # the same alignment without the floor: the pairs under 0.4 are exactly the ones counted as dropped
+    snaps = {lang: storage.snapshot_dir(tmp_path / "run", f"wikipedia-{lang}", "2026-11-26") for lang in ("bn", "en")}
+    mine_snapshots(snaps["bn"], snaps["en"], OVERLAP, tmp_path / "unfloored", day="2026-11-26", threshold=0.4,
+                   cache_dir=tmp_path / "run" / "cache")
+    everything = read_pairs(storage.snapshot_dir(tmp_path / "unfloored", "wikipedia-mined", "2026-11-26"))
+    below = [p for p in everything if p.score < 0.4]
+    assert below, "the aligner kept no gap-filled pair under 0.4 here: the floor is not exercised"
+    assert stats["below_min_score"] == len(below) and len(kept) == len(everything) - len(below)

@@ -274,6 +274,25 @@ def test_int8_export_is_published_beside_onnx(release, tmp_path):
                    for _, rel in a.files)
 
 
+def test_publish_follows_the_backend_registry(release, tmp_path):
+    """What goes with the model is decided by the backend registry (`backends.present`), not a folder list in
+    publishing: an artifact registered as one more backend is uploaded with its own file endings, no code change."""
+    from bilingual.inference import backends
+
+    model = copy_tree(release["model"], tmp_path / "model")
+    (model / "extra").mkdir()
+    (model / "extra" / "weights.extra").write_bytes(b"\0" * 16)
+    (model / "extra" / "notes.tmp").write_bytes(b"stray")
+    assert not any(rel.startswith("extra/") for a in hub.plan(None, model, version="v1") for _, rel in a.files)
+    backends.register(backends.Backend("extra-test", "extra", "weights.extra", "bilingual.inference.backends.pytorch",
+                                       9, "nothing", "a backend registered by this test", (".extra",)))
+    try:
+        paths = {rel for a in hub.plan(None, model, version="v1") for _, rel in a.files}
+    finally:
+        del backends.REGISTRY["extra-test"]
+    assert "extra/weights.extra" in paths and "extra/notes.tmp" not in paths
+
+
 def test_ctranslate2_folder_is_published_and_loads_from_the_dry_run(release, tmp_path):
     """`ctranslate2/` (the second serving artifact) goes with the model when it holds a converted model; the
     card shows how to run it, and the dry-run copy translates exactly as the original folder does."""

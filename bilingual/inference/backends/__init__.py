@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from bilingual.inference.errors import MissingArtifactError
+from bilingual.layout import CTRANSLATE2_DIR, CTRANSLATE2_MARKER, ONNX_DIR, ONNX_INT8_DIR, ONNX_MARKER
 
 PARITY_FILE = "parity.json"
 
@@ -35,6 +36,7 @@ class Backend:
     speed_rank: int        # serving preference, 0 = fastest
     made_by: str           # the command that writes the artifact
     description: str
+    files: tuple[str, ...] = ()  # name endings of the artifact's files: what `bilingual publish` uploads
 
     def impl(self):
         return importlib.import_module(self.module)
@@ -73,14 +75,19 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
+_SIDE_FILES = (".json", ".txt", ".model", ".spm", ".jinja")  # config, generation config, tokenizer, parity.json
+ONNX_FILE_ENDINGS = (".onnx", ".onnx_data") + _SIDE_FILES
+CTRANSLATE2_FILE_ENDINGS = (".bin",) + _SIDE_FILES
+
 register(Backend("pytorch", None, "config.json", "bilingual.inference.backends.pytorch", 3,
                  "bilingual train", "transformers generate on the saved weights (the reference)"))
-register(Backend("onnx", "onnx", "encoder_model.onnx", "bilingual.inference.backends.onnx", 2,
-                 "bilingual export", "ONNX Runtime fp32 (Optimum export, with past key values)"))
-register(Backend("onnx-int8", "onnx-int8", "encoder_model.onnx", "bilingual.inference.backends.onnx", 1,
-                 "bilingual export --quantize", "ONNX Runtime, weight MatMuls dynamically quantized to int8"))
-register(Backend("ctranslate2", "ctranslate2", "model.bin", "bilingual.inference.backends.ctranslate2", 0,
-                 "bilingual export --ctranslate2", "CTranslate2 (int8 by default)"))
+register(Backend("onnx", ONNX_DIR, ONNX_MARKER, "bilingual.inference.backends.onnx", 2,
+                 "bilingual export", "ONNX Runtime fp32 (Optimum export, with past key values)", ONNX_FILE_ENDINGS))
+register(Backend("onnx-int8", ONNX_INT8_DIR, ONNX_MARKER, "bilingual.inference.backends.onnx", 1,
+                 "bilingual export --quantize", "ONNX Runtime, weight MatMuls dynamically quantized to int8",
+                 ONNX_FILE_ENDINGS))
+register(Backend("ctranslate2", CTRANSLATE2_DIR, CTRANSLATE2_MARKER, "bilingual.inference.backends.ctranslate2", 0,
+                 "bilingual export --ctranslate2", "CTranslate2 (int8 by default)", CTRANSLATE2_FILE_ENDINGS))
 
 
 def names() -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from typing import Optional
 from bilingual.inference import languages, weights
 from bilingual.inference.backends import parity
 from bilingual.inference.errors import ExportError, UnsupportedModelError
+from bilingual.layout import CTRANSLATE2_DIR, CTRANSLATE2_MARKER
 from bilingual.modeling.families import FAMILIES, family_of_dir
 
 # every registered model family (bilingual.modeling.families): Marian gets the loader below, the others
@@ -53,7 +54,7 @@ class Engine:
 def load(path: Path, model_dir: Path, tokenizer, threads: Optional[int] = None) -> Engine:
     import ctranslate2
 
-    file = Path(path) / "model.bin"
+    file = Path(path) / CTRANSLATE2_MARKER
     try:
         model = ctranslate2.Translator(str(path), device="cpu", compute_type="default",
                                        intra_threads=threads or min(4, os.cpu_count() or 1))
@@ -151,7 +152,7 @@ def export(model_dir, output_dir=None, reference: Optional[parity.Reference] = N
         min_identical = parity.INT8_MIN_IDENTICAL if quantized else parity.FP32_MIN_IDENTICAL
     if max_chrf_drop is None and quantized:
         max_chrf_drop = parity.INT8_MAX_CHRF_DROP
-    output_dir = Path(output_dir) if output_dir else model_dir / "ctranslate2"
+    output_dir = Path(output_dir) if output_dir else model_dir / CTRANSLATE2_DIR
     reference = reference or parity.Reference(model_dir, sample_texts, n_sample, max_new_tokens)
     with parity.staged_dir(output_dir) as tmp:
         _converter(model_dir).convert(str(tmp), quantization=quantization if quantized else None, force=True)

@@ -20,8 +20,9 @@ from bilingual.inference import weights
 from bilingual.inference.backends import parity
 from bilingual.inference.backends.pytorch import hf_generate, max_source_tokens
 from bilingual.inference.errors import ExportError, UnsupportedModelError
+from bilingual.layout import ONNX_DIR, ONNX_MARKER
 
-ONNX_FILES = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
+ONNX_FILES = (ONNX_MARKER, "decoder_model.onnx", "decoder_with_past_model.onnx")
 TASK = "text2text-generation-with-past"
 QUANTIZATION = "dynamic int8 (avx2 u8/u8) of weight MatMuls, after ORT quantization pre-processing"
 
@@ -138,7 +139,7 @@ def export(model_dir, output_dir=None, reference: Optional[parity.Reference] = N
 
     model_dir = parity.check_model_dir(model_dir)
     check_onnx_support(model_dir)
-    output_dir = Path(output_dir) if output_dir else model_dir / "onnx"
+    output_dir = Path(output_dir) if output_dir else model_dir / ONNX_DIR
     reference = reference or parity.Reference(model_dir, sample_texts, n_sample, max_new_tokens)
     with parity.staged_dir(output_dir) as tmp:
         _export_fp32(model_dir, tmp)
@@ -157,7 +158,7 @@ def export_int8(model_dir, onnx_dir=None, output_dir=None, reference: Optional[p
     from bilingual.inference.translator import Translator
 
     model_dir = parity.check_model_dir(model_dir)
-    onnx_dir = Path(onnx_dir) if onnx_dir else model_dir / "onnx"
+    onnx_dir = Path(onnx_dir) if onnx_dir else model_dir / ONNX_DIR
     if not (onnx_dir / ONNX_FILES[0]).is_file():
         raise weights.MissingArtifactError(f"{onnx_dir} has no {ONNX_FILES[0]}: int8 quantizes the fp32 ONNX "
                                            f"export; run `bilingual export --quantize {model_dir}` (without --no-onnx)")

@@ -1,0 +1,105 @@
+"""What the benchmarks build for themselves, with the product's own code (bilingual.modeling), so that no
+benchmark imports the test suite: Tatoeba pairs, the product tokenizer, a random-weight Marian of a given size
+and a tiny trained Marian whose outputs end with EOS like a real model's."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from bilingual.layout import PARALLEL_SAMPLES
+
+TATOEBA = PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv"
+TINY_MODEL_DONE = "TINY_MODEL_COMPLETE"  # marker: the folder is complete (a killed build is redone)
+
+
+def tatoeba_pairs(limit: int | None = None, max_chars: int = 40) -> list[dict]:
+    """Distinct Tatoeba pairs ({bn, en}) with English up to `max_chars`, in file order (deterministic)."""
+    from bilingual.sources.corpora.readers import read_tsv
+
+    seen, out = set(), []
+    for row in read_tsv(TATOEBA):
+        if not row["bn"] or not row["en"] or len(row["en"]) > max_chars or row["en"] in seen:
+            continue
+        seen.add(row["en"])
+        out.append({"bn": row["bn"], "en": row["en"]})
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def english_sentences() -> list[str]:
+    """Every English side of the bundled Tatoeba TSV (request texts for the service benchmark)."""
+    return [p["en"] for p in tatoeba_pairs(max_chars=10**6)]
+
+
+def product_tokenizer(vocab_size: int, max_chars: int = 40):
+    """The shared bn+en tokenizer (bilingual.modeling.tokenizer) trained on the Tatoeba pairs."""
+    from bilingual.modeling.tokenizer import train_tokenizer
+
+    pairs = tatoeba_pairs(max_chars=max_chars)
+    return train_tokenizer([p["bn"] for p in pairs] + [p["en"] for p in pairs], vocab_size=vocab_size)
+
+
+def random_marian(folder: Path, d_model: int, layers: int, heads: int, vocab: int) -> Path:
+    """A product-config Marian (bilingual.modeling.model.marian_config) with RANDOM weights and its tokenizer:
+    enough to time inference, where only the shapes matter."""
+    from transformers import MarianMTModel
+
+    from bilingual.modeling.model import Preset, marian_config
+
+    tok = product_tokenizer(vocab, max_chars=1000)
+    preset = Preset(d_model=d_model, encoder_layers=layers, decoder_layers=layers, heads=heads,
+                    ffn_dim=4 * d_model, max_position_embeddings=512, dropout=0.0)
+    model = MarianMTModel(marian_config(preset, tok)).eval()
+    model.generation_config.bad_words_ids = [[tok.pad_token_id]]
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return Path(folder)
+
+
+def tiny_trained_marian(out_dir, steps: int = 600, n_pairs: int = 200, seed: int = 0, d_model: int = 64,
+                        layers: int = 2, lr: float = 2e-3) -> Path:
+    """A tiny product-config Marian trained both directions on short Tatoeba pairs, saved with its tokenizer
+    and its ONNX export (onnx/); `TINY_MODEL_DONE` is written last so a killed build is redone."""
+    import torch
+    from transformers import MarianMTModel
+
+    from bilingual.modeling import langtags
+    from bilingual.modeling.model import Preset, marian_config
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    out_dir = Path(out_dir)
+    pairs = tatoeba_pairs(n_pairs)
+    tokenizer = product_tokenizer(1200)
+    preset = Preset(d_model=d_model, encoder_layers=layers, decoder_layers=layers, heads=4, ffn_dim=4 * d_model,
+                    max_position_embeddings=128, dropout=0.0)
+    model = MarianMTModel(marian_config(preset, tokenizer))
+    gen = model.generation_config
+    gen.max_length, gen.num_beams, gen.bad_words_ids = 64, 1, [[tokenizer.pad_token_id]]
+    tag = langtags.TARGET_TAGS
+    examples = ([(f"{tag['en']} {p['bn']}", p["en"]) for p in pairs]
+                + [(f"{tag['bn']} {p['en']}", p["bn"]) for p in pairs])
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 30))
+    model.train()
+    for _ in range(steps):
+        batch = random.sample(examples, 32)
+        enc = tokenizer([s for s, _ in batch], text_target=[t for _, t in batch], padding=True, return_tensors="pt")
+        enc["labels"][enc["labels"] == tokenizer.pad_token_id] = -100
+        model(**enc).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+    ORTModelForSeq2SeqLM.from_pretrained(out_dir, export=True).save_pretrained(out_dir / "onnx")
+    tokenizer.save_pretrained(out_dir / "onnx")
+    (out_dir / TINY_MODEL_DONE).write_text(f"pairs={n_pairs} steps={steps} seed={seed}\n", encoding="utf-8")
+    return out_dir
