@@ -25,25 +25,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 
 def _serve(pages: int, robots: str, conn) -> None:
-    from _scrape_helpers import BN_PAGE, EN_PAGE, LocalSite, Reply, html
+    from _helpers import BN_PAGE, EN_PAGE, StaticSite
 
     bn, en = BN_PAGE.read_text(encoding="utf-8"), EN_PAGE.read_text(encoding="utf-8")
-    site = LocalSite()
+    routes = {"/robots.txt": (robots.encode(), "text/plain")}
     for i in range(pages):
         page, anchor = (bn, "আটক করেছে পুলিশ।") if i % 2 == 0 else (en, "continues to rise.</p>")
         page = page.replace(anchor, anchor + f"<p>Copy {i} of this article for the benchmark.</p>", 1)
-        site.routes[f"/c/{i}"] = Reply(200, page.encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
-    site.routes["/robots.txt"] = Reply(200, robots.encode(), {"Content-Type": "text/plain"})
-
-    def log(handler, n):
-        return html(json.dumps([e for e in site.log if e[2] != "/__log"]), content_type="application/json")
-
-    site.routes["/__log"] = log
-    with site:
+        routes[f"/c/{i}"] = (page.encode("utf-8"), "text/html; charset=utf-8")
+    with StaticSite(routes) as site:
         conn.send(site.port)
         conn.recv()  # until told to stop
 
@@ -130,7 +124,7 @@ def control(pages: int, processes: int) -> dict:
     crawler around it. When this ratio is low too, the CPU share (not the crawler) is the limit."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from _scrape_helpers import BN_PAGE, EN_PAGE
+    from _helpers import BN_PAGE, EN_PAGE
 
     import trafilatura  # noqa: F401  (inherited by forked workers)
 

@@ -68,12 +68,12 @@ def run(mode: str, path: Path, index: Path | None = None) -> dict:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from _wiki_helpers import make_multistream, xml_bytes
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _helpers import make_multistream
     load = open("/proc/loadavg").read().split()[:3]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ms, idx = make_multistream(xml_bytes(BN722), Path(tmp), pages_per_stream=100)
+        ms, idx = make_multistream(BN722, Path(tmp), pages_per_stream=100)
         results["baseline"] = run("baseline", BN722)
         results["ours-1"] = run("1", BN722)
         results["ours-2"] = run("2", BN722)
