@@ -40,6 +40,14 @@ def _texts(pairs):
     return [p["bn"] for p in pairs] + [p["en"] for p in pairs]
 
 
+
+def random_model(model_class, config, seed: int = 0):
+    """A randomly initialised model that is the same whatever ran before (a seeded init, not the global RNG)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return model_class(config)
+
 def build_mbart50(out: Path, pairs) -> Path:
     """Tiny random mBART-50: MBart50TokenizerFast on a sentencepiece model trained here."""
     from transformers import MBart50TokenizerFast, MBartConfig, MBartForConditionalGeneration
@@ -56,7 +64,7 @@ def build_mbart50(out: Path, pairs) -> Path:
                       # as in the facebook/mbart-large-50* configs (CTranslate2's loader reads them)
                       normalize_before=True, normalize_embedding=True, add_final_layer_norm=True,
                       tokenizer_class="MBart50Tokenizer")
-    MBartForConditionalGeneration(cfg).save_pretrained(out)
+    random_model(MBartForConditionalGeneration, cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -71,7 +79,7 @@ def build_mt5(out: Path, pairs) -> Path:
     cfg = MT5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1,
                     num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                     decoder_start_token_id=tok.pad_token_id, tie_word_embeddings=False)
-    MT5ForConditionalGeneration(cfg).save_pretrained(out)
+    random_model(MT5ForConditionalGeneration, cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -99,7 +107,7 @@ def build_marian_opus(out: Path, pairs) -> Path:
                        decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
                        decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=0, eos_token_id=1,
                        decoder_start_token_id=0, forced_eos_token_id=1, share_encoder_decoder_embeddings=True)
-    MarianMTModel(cfg).save_pretrained(out)
+    random_model(MarianMTModel, cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -113,7 +121,7 @@ def build_nllb(out: Path, pairs) -> Path:
     model_file = train_spm(out / "_spm", _texts(pairs), 600)
     tok = NllbTokenizerFast(vocab_file=str(model_file), src_lang="eng_Latn", tgt_lang="ben_Beng")
     cfg = _m2m100_config(tok, tokenizer_class="NllbTokenizer")
-    M2M100ForConditionalGeneration(cfg).save_pretrained(out)
+    random_model(M2M100ForConditionalGeneration, cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -141,7 +149,7 @@ def build_m2m100(out: Path, pairs) -> Path:
                           src_lang="en", tgt_lang="bn", additional_special_tokens=codes)
     # the language codes (and M2M100's "made-up" padding words) come after the sentencepiece vocabulary
     size = max(max(tok.lang_token_to_id.values()) + 1, len(tok.get_vocab())) + tok.num_madeup_words
-    M2M100ForConditionalGeneration(_m2m100_config(tok, vocab_size=size)).save_pretrained(out)
+    random_model(M2M100ForConditionalGeneration, _m2m100_config(tok, vocab_size=size)).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
