@@ -56,17 +56,34 @@ def _connect(address: Optional[str], num_cpus: int) -> bool:
 
 
 class ParquetStage:
-    """A stage's output shards ordered by `_row`, with the StageData interface of executor_local."""
+    """A stage's output shards as runs of consecutive `_row`s in row order, with the StageData interface
+    of executor_local. Ray may put blocks of rows that are not neighbours into one file (even with
+    preserve_order), so a file that is not one ascending run is sorted and cut into runs first."""
 
     def __init__(self, files: list[Path], work_dir: Path):
-        firsts = []
+        runs = []  # (first row, file)
         for f in files:
-            rows = pq.read_table(f, columns=[ROW]).column(ROW)
-            firsts.append(rows[0].as_py() if len(rows) else -1)
-        pairs = sorted((r, str(f)) for r, f in zip(firsts, files) if r >= 0)
-        self.files = [f for _, f in pairs]
-        self.offsets = [r for r, _ in pairs]
+            rows = pq.read_table(f, columns=[ROW]).column(ROW).to_numpy()
+            if not len(rows):
+                continue
+            if np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+                runs.append((int(rows[0]), str(f)))
+                continue
+            table = pq.read_table(f).sort_by(ROW)
+            rows = table.column(ROW).to_numpy()
+            bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1), len(rows)]
+            for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+                part = f"{f}.run{k:04d}.parquet"
+                pq.write_table(table.slice(a, b - a), part)
+                runs.append((int(rows[a]), part))
+            Path(f).unlink()
+        runs.sort()
+        self.files = [f for _, f in runs]
+        self.offsets = [r for r, _ in runs]
         self.num_rows = sum(pq.read_metadata(f).num_rows for f in self.files)
+        expected = np.cumsum([0] + [pq.read_metadata(f).num_rows for f in self.files[:-1]]).tolist()
+        if self.offsets != expected[:len(self.offsets)]:
+            raise RuntimeError(f"{work_dir}: the stage output does not cover its input rows once each")
         self.work_dir = work_dir
 
     def iter_column(self, name: str):
@@ -74,7 +91,7 @@ class ParquetStage:
             t = pq.read_table(f, columns=[ROW, name])
             rows = t.column(ROW).to_numpy()
             if len(rows) and not np.array_equal(rows, np.arange(offset, offset + len(rows))):
-                raise RuntimeError(f"{f}: rows out of order; the stage output lost Ray's preserve_order")
+                raise RuntimeError(f"{f}: rows out of order in a stage file")
             yield offset, t.column(name)
 
     def column(self, name: str) -> pa.ChunkedArray:
