@@ -5,7 +5,7 @@ Output (loadable with `datasets.load_dataset(str(output_dir))`, no remote code):
     output_dir/data/{train,validation,test}-00000-of-0000N.parquet   kept pairs (zstd)
     output_dir/documents/{bn,en}/train-*.parquet                    monolingual documents, if any
     output_dir/rejects/rejects-*.parquet                            dropped rows: fields + step + reason + scores
-    output_dir/artifacts/charlm-{bn,en}.npz                         the perplexity LMs (if the recipe has one)
+    output_dir/artifacts/                                           fitted models: adequacy/ (scorer + report), charlm-{bn,en}.npz
     output_dir/stats.json                                           funnel + totals + splits
     output_dir/README.md                                            dataset card with YAML `configs:`
 
