@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
 from bilingual import console, storage
 from bilingual.modeling import langtags

@@ -263,7 +263,7 @@ class BilingualDataset:
                                     .remove_columns("_split")) for s in ("train", "validation", "test")}
 
     def save(self, folder, prefix: str = "train", shard_rows: int = 100_000) -> list[Path]:
-        from bilingual.filters.pipeline import write_shards
+        from bilingual.storage import write_shards
 
         return write_shards(self.dataset, Path(folder), prefix, shard_rows)
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -473,34 +473,3 @@ def write_kept_rejects(table: pa.Table, kept_path: Path, rejects_path: Path, dro
                 rw.write_table(b.select(rej_cols).filter(pc.invert(mask)).rename_columns(rej_names))
 
 
-def write_shards(dataset, folder: Path, prefix: str, shard_rows: int = 100_000,
-                 name: Callable[[int, int], str] | None = None) -> list[Path]:
-    """Write a Dataset as zstd Parquet shards, batch by batch (flat memory), each atomically.
-
-    File names follow the Hub convention `<prefix>-00000-of-00002.parquet` so `load_dataset`
-    infers splits from them."""
-    import pyarrow.parquet as pq
-
-    from bilingual.storage import PARQUET_OPTS, atomic_path
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{prefix}-*.parquet"):
-        old.unlink()
-    n = len(dataset)
-    n_shards = max(1, -(-n // shard_rows))
-    paths = []
-    table_schema = dataset.data.schema
-    for s in range(n_shards):
-        path = folder / f"{prefix}-{s:05d}-of-{n_shards:05d}.parquet"
-        part = dataset.select(range(s * shard_rows, min(n, (s + 1) * shard_rows))) if n else dataset
-        with atomic_path(path) as tmp:
-            with pq.ParquetWriter(tmp, table_schema, **PARQUET_OPTS) as writer:
-                for batch in part.with_format("arrow").iter(batch_size=10_000):
-                    # a gathered selection comes back in many tiny chunks: one chunk writes ~10x faster
-                    batch = batch.combine_chunks()
-                    writer.write_table(batch.cast(table_schema) if batch.schema != table_schema else batch)
-                if len(part) == 0:
-                    writer.write_table(table_schema.empty_table())
-        paths.append(path)
-    return paths

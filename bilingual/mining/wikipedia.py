@@ -20,7 +20,8 @@ from bilingual.layout import DOCUMENTS_GLOB, PAIRS_GLOB, PAIRS_SHARD, STATS_JSON
 from bilingual.schema import Document, LineageRecord, SentencePair, pair_id, validate_rows
 from bilingual.mining.align import Aligner, align_documents
 from bilingual.mining.lexicon import default_lexicon, parallel_pairs
-from bilingual.sources.wikipedia.langlinks import (Link, load_links, normalize_title, read_redirects_tsv, redirects_from_dump, resolve)
+from bilingual.sources.wikipedia.dump import redirects_from_dump
+from bilingual.sources.wikipedia.langlinks import Link, load_links, normalize_title, read_redirects_tsv, resolve
 from bilingual.mining.segment import split_sentences
 
 SOURCE = "wikipedia-mined"

@@ -29,7 +29,6 @@ import gzip
 import io
 import json
 import lzma
-import os
 import re
 import xml.etree.ElementTree as ET
 import zlib
@@ -552,3 +551,11 @@ def collect_dump(dump_path, lang: str, output_root, index=None, processes: int =
         storage.write_table(out / "langlinks.parquet", table)
         summary["langlinks"] = len(links)
     return summary
+
+
+def redirects_from_dump(path) -> dict[str, str]:
+    """Redirect title → target title of the main namespace of a pages-articles dump."""
+    from bilingual.sources.wikipedia.langlinks import normalize_title
+
+    return {normalize_title(p.title): normalize_title(p.redirect) for p in iter_raw_pages(path)
+            if p.ns == 0 and p.redirect}

@@ -7,7 +7,7 @@ Inputs:
 - a TSV with a header naming `bn_page_id` and/or `bn_title`, and `en_title`
   (e.g. data/samples/wiki/overlap_bn_en_titles.tsv).
 English redirects are followed when a redirect map is given (from the English dump itself:
-`redirects_from_dump`, or a `source<TAB>target` TSV).
+`dump.redirects_from_dump`, or a `source<TAB>target` TSV).
 """
 
 from __future__ import annotations
@@ -151,13 +151,6 @@ def load_links(path, lang: str = "en") -> list[Link]:
     if name.endswith((".sql", ".sql.gz")):
         return [Link(pid, None, title) for pid, title in read_langlinks_sql(path, lang).items()]
     return read_links_tsv(path)
-
-
-def redirects_from_dump(path) -> dict[str, str]:
-    """Redirect title → target title of the main namespace of a pages-articles dump."""
-    from bilingual.sources.wikipedia.dump import iter_raw_pages
-    return {normalize_title(p.title): normalize_title(p.redirect) for p in iter_raw_pages(path)
-            if p.ns == 0 and p.redirect}
 
 
 def read_redirects_tsv(path) -> dict[str, str]:

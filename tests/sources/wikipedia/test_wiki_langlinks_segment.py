@@ -6,10 +6,9 @@ import gzip
 
 import pytest
 
-from bilingual.sources.wikipedia.langlinks import (SqlFormatError, iter_sql_rows, load_links, read_langlinks_sql,
-                                         redirects_from_dump, resolve)
+from bilingual.sources.wikipedia.langlinks import (SqlFormatError, iter_sql_rows, load_links, read_langlinks_sql, resolve)
 from bilingual.mining.segment import split_sentences
-from bilingual.sources.wikipedia.dump import iter_documents
+from bilingual.sources.wikipedia.dump import iter_documents, redirects_from_dump
 from _wiki_helpers import BN40, EN, OVERLAP, SAMPLES
 
 
