@@ -127,7 +127,7 @@ class _RayStagePass:
     def __call__(self, batch: pa.Table) -> pa.Table:
         import ray
 
-        from bilingual.filters.executor_local import _FusedPass
+        from bilingual.filters.stages import _FusedPass
 
         pending, ctx = ray.get(self.pending_ref), ray.get(self.ctx_ref)  # broadcast once, cached per worker
         batch = batch.drop_columns([c for c in (META, *self.drop) if c in batch.column_names])
@@ -147,7 +147,7 @@ class _RayStagePass:
 def _write_input(pipeline, inputs, folder: Path, work: Path) -> tuple[list[Path], list]:
     """The input as Parquet shards with `_row` and empty drop columns (what every stage reads)."""
     from bilingual.corpus.dataset import BilingualDataset, _arrow_native, _expand
-    from bilingual.filters.executor_local import _parquet_chunks
+    from bilingual.filters.stages import _parquet_chunks
     from bilingual.storage import PARQUET_OPTS
 
     files = _expand(list(inputs))
@@ -179,7 +179,7 @@ def run_files_ray(pipeline, inputs: Iterable[Path], output_dir: Path, quiet: boo
     import ray.data
     from datasets import Features
 
-    from bilingual.filters.executor_local import _apply_pending, _stages, clean_leftovers, swap_in, write_kept_rejects
+    from bilingual.filters.stages import _apply_pending, _stages, clean_leftovers, swap_in, write_kept_rejects
     from bilingual.storage import write_json
 
     started = _connect(pipeline.ray_address, pipeline.num_proc)
