@@ -6,7 +6,7 @@ translations), written as Parquet shards in our pair shape. Every size is a pref
 stream, so 4M contains 1M.
 
 Each measurement is its own `filter` process (imports, reading, filtering and writing included):
-wall seconds and peak RSS of the process tree (the process and its `num_proc` workers, from
+wall seconds, CPU seconds (user + system) and peak RSS of the process tree (the process and its `num_proc` workers, from
 wait4()). Linux keeps a child's peak RSS across fork+exec, so the data is synthesized in a separate
 process and this parent stays small (~60 MB, below any filter process). Ratios are taken within one
 run of this script.
@@ -103,8 +103,10 @@ def run_filter(recipe: dict, shards: list[Path], out: Path, extra: list[str]) ->
     if status != 0:
         raise SystemExit(f"filter failed: {proc.stderr.read().decode()[-3000:]}")
     stats = json.loads((out / "stats.json").read_text())
+    cpu = usage.ru_utime + usage.ru_stime  # the process tree's CPU: far less sensitive to other jobs than wall time
     return {"pairs": stats["in"], "kept": stats["kept"], "seconds": round(seconds, 1),
-            "pairs_per_s": round(stats["in"] / seconds), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            "pairs_per_s": round(stats["in"] / seconds), "cpu_seconds": round(cpu, 1),
+            "pairs_per_cpu_s": round(stats["in"] / cpu), "peak_rss_mb": round(usage.ru_maxrss / 1024),
             "steps": {r["step"]: {"dropped": r["dropped"], "seconds": r["seconds"]} for r in stats["steps"]}}
 
 
@@ -155,7 +157,8 @@ def main() -> int:
     a, b = results["runs"][f"{first}@{lo}"], results["runs"][f"{first}@{hi}"]
     results["ratio"] = {"size": hi / lo, "time": round(b["seconds"] / a["seconds"], 2),
                         "peak_rss": round(b["peak_rss_mb"] / a["peak_rss_mb"], 2),
-                        "throughput_hi_vs_lo": round(b["pairs_per_s"] / a["pairs_per_s"], 3)}
+                        "throughput_hi_vs_lo": round(b["pairs_per_s"] / a["pairs_per_s"], 3),
+                        "cpu_throughput_hi_vs_lo": round(b["pairs_per_cpu_s"] / a["pairs_per_cpu_s"], 3)}
     if args.mode == "filter":
         results["ratio"]["default_vs_fasttext_time"] = {
             n: round(results["runs"][f"default@{n}"]["seconds"] / results["runs"][f"fasttext@{n}"]["seconds"], 2)
