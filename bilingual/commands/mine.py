@@ -28,6 +28,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--output-dir", required=True)
     ap.add_argument("--date", help="snapshot date YYYY-MM-DD (default: today, UTC)")
     ap.add_argument("--threshold", type=float, default=0.3, help="sentence-link score threshold")
+    ap.add_argument("--min-score", type=float, default=None,
+                    help="Wikipedia: drop mined pairs whose alignment score is below this (the pipeline uses its "
+                         "recipe's wiki_min_score, 0.4); they are counted as below_min_score")
     ap.add_argument("--bootstrap-rounds", type=int, default=1,
                     help="mine → learn the lexicon again from confident pairs → re-mine, this many times (0: off)")
     ap.add_argument("--force", action="store_true", help="redo even if the same inputs were mined already")
@@ -36,6 +39,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     set_quiet(args.quiet)
     if not args.web and not (args.bn_snapshot and args.en_snapshot):
         ap.error("give --web BN_SNAPSHOT EN_SNAPSHOT, or --bn-snapshot and --en-snapshot for Wikipedia")
+    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
+        ap.error(f"--min-score must be within [0, 1], got {args.min_score}")
+    if args.web and args.min_score is not None:
+        ap.error("--min-score applies to Wikipedia mining; pairs mined from a site are scored by the filter "
+                 "recipe's adequacy step")
     try:
         if args.web:
             from bilingual.mining.web import mine_web
@@ -47,11 +55,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             from bilingual.mining.wikipedia import mine_snapshots
             s = mine_snapshots(args.bn_snapshot, args.en_snapshot, args.links, args.output_dir, day=args.date,
                                redirects=args.redirects, threshold=args.threshold, force=args.force,
-                               bootstrap_rounds=args.bootstrap_rounds)
-            keys = ("links", "article_pairs", "missing_bn", "missing_en", "pairs", "quarantined", "skipped_existing",
-                    "snapshot")
+                               bootstrap_rounds=args.bootstrap_rounds, min_score=args.min_score)
+            keys = ("links", "article_pairs", "missing_bn", "missing_en", "below_min_score", "pairs", "quarantined",
+                    "skipped_existing", "snapshot")
     except (OSError, SqlFormatError, CorruptShardError, ValueError) as err:
         print(f"mine: {err}", file=sys.stderr)
         return 1
-    summary(s["source"], {k: s[k] for k in keys})
+    summary(s["source"], {k: s[k] for k in keys if k in s})  # stats of an older run may lack a newer key
     return 0

@@ -118,3 +118,10 @@ def test_wiki_min_score_is_a_floor_on_kept_pairs(tmp_path, monkeypatch):
     below = [p for p in everything if p.score < 0.4]
     assert below, "the aligner kept no gap-filled pair under 0.4 here: the floor is not exercised"
     assert stats["below_min_score"] == len(below) and len(kept) == len(everything) - len(below)
+    # the command line gives the same floor
+    from bilingual.commands import mine
+    assert mine.main(["--bn-snapshot", str(snaps["bn"]), "--en-snapshot", str(snaps["en"]), "--links", str(OVERLAP),
+                      "--output-dir", str(tmp_path / "cli"), "--date", "2026-11-26", "--threshold", "0.4",
+                      "--min-score", "0.4", "--quiet"]) == 0
+    cli = read_pairs(storage.snapshot_dir(tmp_path / "cli", "wikipedia-mined", "2026-11-26"))
+    assert sorted((p.bn, p.en) for p in cli) == sorted((p.bn, p.en) for p in kept)
