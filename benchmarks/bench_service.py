@@ -119,6 +119,16 @@ async def load(url: str, texts: list[str], clients: int, seconds: float, warmup:
             "5xx": sum(v for k, v in statuses.items() if k >= 500), "connection_failures": failures}
 
 
+def stop_servers(servers: dict) -> None:
+    """Terminate every benchmark server (mode -> (process, url)), killing any that ignores it for 20 s."""
+    for proc, _ in servers.values():
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def batch_stats(url: str) -> dict:
     import httpx
 
@@ -189,12 +199,7 @@ def run_mixed(args, model: Path, texts: list[str]) -> int:
             results["modes"][mode].update(batch_stats(url), backend=httpx.get(f"{url}/health").json()["backend"],
                                           server_alive=proc.poll() is None)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_servers(servers)
     results["loadavg_after"] = os.getloadavg()
     fair, base = (results["modes"][m] for m in modes)
     results["light_p99_ratio_baseline_over_fair"] = base["light"]["p99_ms"] / fair["light"]["p99_ms"]
@@ -285,12 +290,7 @@ def main(argv=None) -> int:
             res["server_alive"] = proc.poll() is None
             results["modes"][mode] = res
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_servers(servers)
     results["loadavg_after"] = os.getloadavg()
     on, off = results["modes"]["batching"], results["modes"]["no-batching"]
     results["throughput_ratio"] = on["requests_per_s"] / off["requests_per_s"] if off["requests_per_s"] else None

@@ -42,15 +42,13 @@ def wait_healthy(url: str, proc=None, timeout: float = 180.0) -> None:
     raise TimeoutError(f"{url} did not become healthy in {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
+@contextlib.contextmanager
+def serving(model, log_path, flags: list[str], env=None):
+    """`bilingual serve` in a subprocess on a free local port, healthy before the tests use it, stopped after."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("serve") / "server.log"
-    cmd = [sys.executable, "-m", "bilingual", "serve", "--model", str(tiny_model), "--port", str(port),
-           "--backend", "onnx", "--batch-wait-ms", "100", "--max-batch", "32", "--max-texts", str(MAX_TEXTS),
-           "--max-chars", str(MAX_CHARS), "--max-beams", str(MAX_BEAMS), "--max-new-tokens", str(MAX_NEW)]
+    cmd = [sys.executable, "-m", "bilingual", "serve", "--model", str(model), "--port", str(port), *flags]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
@@ -58,13 +56,23 @@ def server(tiny_model, tmp_path_factory):
         proc.kill()
         proc.wait()
         raise RuntimeError(f"server did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-    yield {"url": url, "proc": proc, "log": log_path}
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        yield {"url": url, "proc": proc, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+    flags = ["--backend", "onnx", "--batch-wait-ms", "100", "--max-batch", "32", "--max-texts", str(MAX_TEXTS),
+             "--max-chars", str(MAX_CHARS), "--max-beams", str(MAX_BEAMS), "--max-new-tokens", str(MAX_NEW)]
+    with serving(tiny_model, tmp_path_factory.mktemp("serve") / "server.log", flags) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -402,29 +410,12 @@ def fair_server(tiny_model, tmp_path_factory):
     stall threshold so small that /health is degraded whenever a model call is in flight."""
     import os
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("serve-fair") / "server.log"
-    cmd = [sys.executable, "-m", "bilingual", "serve", "--model", str(tiny_model), "--port", str(port),
-           "--backend", "onnx", "--threads", "1", "--max-texts", "64", "--max-chars", str(MAX_CHARS),
-           "--max-new-tokens", str(MAX_NEW), "--max-call-cost", "200", "--max-request-cost", "20000",
-           "--health-stall-s", "0.001"]
+    flags = ["--backend", "onnx", "--threads", "1", "--max-texts", "64", "--max-chars", str(MAX_CHARS),
+             "--max-new-tokens", str(MAX_NEW), "--max-call-cost", "200", "--max-request-cost", "20000",
+             "--health-stall-s", "0.001"]
     env = {**os.environ, "BILINGUAL_API_KEY": FAIR_KEY}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
-    except Exception:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"server did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-    yield {"url": url, "proc": proc, "log": log_path, "auth": {"Authorization": f"Bearer {FAIR_KEY}"}}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with serving(tiny_model, tmp_path_factory.mktemp("serve-fair") / "server.log", flags, env=env) as running:
+        yield {**running, "auth": {"Authorization": f"Bearer {FAIR_KEY}"}}
 
 
 def test_api_key_is_required_when_set(fair_server):
