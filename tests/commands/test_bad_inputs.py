@@ -220,3 +220,32 @@ def test_migrate_folder_with_only_a_pairs_tsv(tmp_path):
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["pairs-00000-of-00001.parquet", "unreadable.json"]
     assert pq.read_table(tmp_path / "out" / files[0]).num_rows == 30
+
+
+def test_migrate_replaces_its_output_whole_and_refuses_foreign_folders(tmp_path):
+    """A rerun swaps in a complete new output (no shard of the earlier run survives beside the new ones),
+    leftovers of a killed run are removed, and a folder that is not a migrate output is never touched."""
+    out = tmp_path / "out"
+    for n in (30, 12):
+        src = tmp_path / f"legacy{n}"
+        src.mkdir()
+        (src / "pairs.tsv").write_text("\n".join(real_lines(n)) + "\n", encoding="utf-8")
+    proc = bilingual("migrate", tmp_path / "legacy30", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (out / "documents-00000-of-00001.parquet").write_bytes((out / "pairs-00000-of-00001.parquet").read_bytes())
+    leftover = tmp_path / ".out.work-deadbeef"  # what a killed migrate leaves
+    leftover.mkdir()
+    proc = bilingual("migrate", tmp_path / "legacy12", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["pairs-00000-of-00001.parquet", "unreadable.json"]
+    assert pq.read_table(out / "pairs-00000-of-00001.parquet").num_rows == 12
+    assert not leftover.exists() and not list(tmp_path.glob(".out.*"))
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep me")
+    proc = bilingual("migrate", tmp_path / "legacy12", foreign, cwd=tmp_path)
+    assert proc.returncode != 0 and "thesis.tex" in proc.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+    proc = bilingual("migrate", tmp_path / "legacy12", tmp_path / "legacy12" / "out", cwd=tmp_path)
+    assert proc.returncode != 0 and "outside the input folder" in proc.stderr
