@@ -455,8 +455,8 @@ class Featurizer:
             else:
                 hard_bn = hard_en = matched = 0
                 agree = 1.0
-            if self._extra:
-                cand[10:10] = [matched, hard_bn + hard_en - matched]
+            if self._extra:  # EXTRA_FEATURES order: the number counts sit between transliteration and IBM 1 sums
+                cand = cand[:10] + [matched, hard_bn + hard_en - matched] + cand[10:]
             rows.append([
                 cb, ce, cmin, bh, bt, eh, et, z, abs(z), math.log1p(len(tb)), math.log1p(len(te.split())),
                 len(_SENT_END.findall(te)) - len(_SENT_END.findall(tb)), agree,
