@@ -178,3 +178,20 @@ def test_design_is_part_of_the_fingerprint():
     assert base == fingerprint(pairs, DESIGN, seed=13)
     assert base != fingerprint(pairs, Design(kinds=tuple(k for k in NOISE_KINDS if k != "other_document")), seed=13)
     assert base != fingerprint(pairs, Design(features=ALL_FEATURES), seed=13)
+
+
+def test_a_design_with_candidate_features_saves_and_loads_the_same(tmp_path):
+    """A scorer of another design keeps its feature columns (and idf table) across save/load."""
+    from bilingual.filters.adequacy_model import ALL_FEATURES, Design
+
+    lines = (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()[:1500]
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scorer = fit_scorer(read_trusted([str(tsv)]), seed=3, design=Design(features=ALL_FEATURES))
+    scorer.save(tmp_path / "scorer")
+    loaded = AdequacyScorer.load(tmp_path / "scorer")
+    assert (tmp_path / "scorer" / "idf.json").exists() and loaded.featurizer.features == ALL_FEATURES
+    test = [("আমি বাড়ি যাচ্ছি।", "I am going home."), ("আমি বাড়ি যাচ্ছি।", "The weather is nice today.")]
+    bn, en = [b for b, _ in test], [e for _, e in test]
+    assert loaded.score(bn, en).tolist() == scorer.score(bn, en).tolist()
+    assert scorer.report["features"] == list(ALL_FEATURES)
