@@ -3,7 +3,8 @@
 Why our own: multilingual sentence embeddings (LaBSE, LASER) cannot be downloaded here, and the
 heuristic filters (length ratio, script, language ID) pass most misaligned pairs. As in Bicleaner,
 a small classifier learns from trusted parallel pairs against noise synthesized from the same pairs:
-  negatives  random pair (another document), neighbour (the next sentence of the same document),
+  negatives  random pair (another document), other_document (another document of the same source: same
+             domain, the hardest misalignment), neighbour (the next sentence of the same document),
              truncated side, an extra sentence appended, untranslated copy, one number changed;
   features   lexical translation coverage in both directions (a Dice lexicon learned on the trusted
              pairs, the one bilingual.mining.align learns) overall and on each half of the sentence,
@@ -15,9 +16,12 @@ a small classifier learns from trusted parallel pairs against noise synthesized 
              did not train on);
   widening   noisy pairs from other domains (by default OPUS-100's validation set) join the trusted
              set where a first scorer, fit on the trusted pairs alone, accepts them.
+`Design` names the feature columns and noise kinds a scorer uses; EXTRA_FEATURES are candidates that
+were measured (benchmarks/bench_filter_quality.py --designs) and are computed only when a design asks.
 Everything is deterministic for a given seed and trusted set. The fitted scorer is a folder:
 `model.joblib` (the classifier; load only folders you made), `lexicon.json.gz`, `ibm1.json.gz`, `scorer.json`
-(length model, threshold, fingerprint) and `report.json` (features, sizes, held-out metrics).
+(features, length model, threshold, fingerprint), `idf.json` when the features use it, and `report.json`
+(features, noise kinds, sizes, held-out metrics).
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ import numpy as np
 from functools import lru_cache
 
 from bilingual.filters.steps.numbers import Numbers, read_numbers
-from bilingual.mining.lexicon import Lexicon, bn_stem, bn_tokens, en_stem, en_tokens
-from bilingual.mining.transliterate import bn_skeleton, en_skeleton
+from bilingual.mining.lexicon import Lexicon, bn_stem, bn_tokens, en_stem, en_tokens, is_latin
+from bilingual.mining.transliterate import bn_keys, bn_skeleton, en_skeleton, keys_match, sound_key
 
 FEATURES = (
     "cov_bn", "cov_en", "cov_min", "cov_bn_head", "cov_bn_tail", "cov_en_head", "cov_en_tail",
@@ -46,9 +50,21 @@ FEATURES = (
     "known_bn", "known_en", "cov_known_bn", "cov_known_en", "words_bn", "words_en",
     "ibm1_en_given_bn", "ibm1_bn_given_en", "ibm1_min",
 )
+# candidate features (compared, not in the default design): how much lexical evidence there is (hits and
+# misses among known words), idf-weighted coverage, transliterated-name matches (bilingual.mining.transliterate),
+# matched/unmatched number counts, IBM Model 1 length-normalized log-probabilities
+EXTRA_FEATURES = (
+    "hits_known_bn", "miss_known_bn", "hits_known_en", "miss_known_en",
+    "idf_cov_known_bn", "idf_cov_known_en", "idf_cov_bn", "idf_cov_en",
+    "translit_hit_en", "translit_miss_en", "num_matched", "num_unmatched",
+    "ibm1_sum_en_given_bn", "ibm1_sum_bn_given_en",
+)
+ALL_FEATURES = FEATURES + EXTRA_FEATURES
 LEXICON = {"min_count": 1, "min_dice": 0.2, "top": 8}  # rare words count: cross-fitting tells the classifier how much
 SKEL_PREFIX = 4
-NOISE_KINDS = ("random", "neighbour", "truncated", "extra_sentence", "untranslated", "number_changed")
+# random: a sentence of another document (of any source); other_document: of another document of the same
+# source, i.e. the same domain (what a misaligned news or medical pair looks like)
+NOISE_KINDS = ("random", "neighbour", "truncated", "extra_sentence", "untranslated", "number_changed", "other_document")
 _SENT_END = re.compile(r"[।.!?](?=\s+\S)")
 _NUMBER = re.compile(r"\d+")
 _DIGIT = re.compile(r"[0-9\u09e6-\u09ef]")
@@ -140,13 +156,15 @@ def _truncate(text: str, rng: random.Random, share: Optional[float] = None) -> O
     return " ".join(words[:keep])
 
 
-def synthesize(pairs: Sequence[TrustedPair], seed: int) -> list[tuple[str, str, str]]:
+def synthesize(pairs: Sequence[TrustedPair], seed: int, kinds: Sequence[str] = NOISE_KINDS) -> list[tuple[str, str, str]]:
     """(bn, en, kind) for each pair: the pair itself ("true") and one noisy pair of a kind drawn in
     turn (on the en side or the bn side by a coin), so that classes stay balanced."""
     rng = random.Random(seed)
     by_doc: dict[str, list[int]] = {}
+    by_source: dict[str, list[int]] = {}
     for i, p in enumerate(pairs):
         by_doc.setdefault(p.doc, []).append(i)
+        by_source.setdefault(p.doc.rsplit(":", 1)[0], []).append(i)
     out: list[tuple[str, str, str]] = []
     n = len(pairs)
     for i, p in enumerate(pairs):
@@ -154,11 +172,16 @@ def synthesize(pairs: Sequence[TrustedPair], seed: int) -> list[tuple[str, str, 
         doc = by_doc[p.doc]
         pos = doc.index(i) if len(doc) < 400 else None
         for attempt in range(4):
-            kind = NOISE_KINDS[(i + attempt) % len(NOISE_KINDS)]
+            kind = kinds[(i + attempt) % len(kinds)]
             flip = rng.random() < 0.5  # corrupt the bn side instead of the en side
             noisy = None
             if kind == "random":
                 j = rng.randrange(n)
+                if pairs[j].doc != p.doc:
+                    noisy = (p.bn, pairs[j].en) if not flip else (pairs[j].bn, p.en)
+            elif kind == "other_document":
+                same = by_source[p.doc.rsplit(":", 1)[0]]
+                j = same[rng.randrange(len(same))]
                 if pairs[j].doc != p.doc:
                     noisy = (p.bn, pairs[j].en) if not flip else (pairs[j].bn, p.en)
             elif kind == "neighbour" and pos is not None and len(doc) > 1 and not p.doc.startswith("tatoeba:"):
@@ -279,13 +302,55 @@ def _mean_log_best(targets: Sequence[str], sources: Sequence[str], table: dict[s
     return total / len(targets)
 
 
+def _mean_log_sum(targets: Sequence[str], sources: Sequence[str], table: dict[str, dict[str, float]]) -> float:
+    """IBM Model 1's length-normalized log-probability: mean over target words of log(Σ_source t / (|sources|+1))."""
+    if not targets:
+        return 0.0
+    rows = [table.get(w) for w in sources]
+    rows = [r for r in rows if r]
+    norm = math.log(len(sources) + 1)
+    total = 0.0
+    for w in targets:
+        total += math.log(max(sum(r.get(w, 0.0) for r in rows), 1e-4)) - norm
+    return total / len(targets)
+
+
+def learn_idf(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Inverse sentence frequency of bn and en stems over trusted pairs: rare content words weigh more."""
+    from collections import Counter
+
+    cb, ce, n = Counter(), Counter(), 0
+    for bn, en in pairs:
+        n += 1
+        cb.update({_bn_stem(w) for w in bn_tokens(bn)})
+        ce.update({_en_stem(w) for w in en_tokens(en)})
+    return ({w: round(math.log((n + 1) / (c + 1)), 4) for w, c in sorted(cb.items())},
+            {w: round(math.log((n + 1) / (c + 1)), 4) for w, c in sorted(ce.items())})
+
+
+@lru_cache(maxsize=200_000)
+def _bn_sound(word: str) -> tuple[str, ...]:
+    return bn_keys(word)
+
+
+@lru_cache(maxsize=200_000)
+def _en_sound(word: str) -> str:
+    return sound_key(word)
+
+
 class Featurizer:
     """Turns (bn, en) pairs into the FEATURES matrix with a lexicon learned on trusted pairs."""
 
     def __init__(self, lexicon: Lexicon, length_model: tuple[float, float, float] = (0.0, 1.0, 1.0),
-                 probs: Optional[Probabilities] = None):
+                 probs: Optional[Probabilities] = None, idf: Optional[tuple[dict, dict]] = None,
+                 features: Sequence[str] = FEATURES):
         self.lexicon = lexicon
         self.probs = probs or Probabilities({}, {})
+        self.idf = idf or ({}, {})
+        self.features = tuple(features)
+        self._columns = [ALL_FEATURES.index(f) for f in self.features]
+        self._extra = bool(set(self.features) & set(EXTRA_FEATURES))
+        self._idf_max = tuple(max(d.values(), default=1.0) for d in self.idf)  # an unknown word is as rare as the rarest
         self.length_model = length_model  # log(chars_en) ≈ a + b·log(chars_bn), residual sd
         self.reverse: dict[str, set[str]] = {}
         for b, trans in lexicon.table.items():
@@ -339,7 +404,39 @@ class Featurizer:
         extra = [share(bn_known), share(en_known), share(known_hits_bn) if known_hits_bn else -1.0,
                  share(known_hits_en) if known_hits_en else -1.0, len(bw), len(ew), ibm_en, ibm_bn,
                  min(ibm_en, ibm_bn)]
-        return [cb, ce, min(cb, ce), *halves(bn_hit), *halves(en_hit), names_hit, copied], extra
+        candidates = self._candidates(bw_raw, bw, bn_hit, bn_known, ew_raw, ew, en_hit, en_known) if self._extra else []
+        return [cb, ce, min(cb, ce), *halves(bn_hit), *halves(en_hit), names_hit, copied], extra, candidates
+
+    def _candidates(self, bw_raw, bw, bn_hit, bn_known, ew_raw, ew, en_hit, en_known) -> list[float]:
+        """EXTRA_FEATURES but the number counts (transform adds those): computed only when a design asks for them."""
+        idf_bn, idf_en = self.idf
+
+        def weighted(hits, words, known, idf, unknown):
+            w = [idf.get(x, unknown) for x, k in zip(words, known) if k]
+            total = sum(w)
+            return sum(a for a, h in zip(w, [x for x, k in zip(hits, known) if k]) if h) / total if total else -1.0
+
+        # transliteration (bilingual.mining.transliterate): English names, and words the lexicon does not know,
+        # that sound like a Bengali word the lexicon did not already match
+        free_bn = [_bn_sound(w) for w, h in zip(bw_raw, bn_hit) if not h and not is_latin(w)]
+        t_hit = t_miss = 0
+        for w, h, k in zip(ew_raw, en_hit, en_known):
+            if h or len(w) < 4 or (k and not w[0].isupper()):
+                continue
+            if any(keys_match(b, _en_sound(w)) for b in free_bn):
+                t_hit += 1
+            else:
+                t_miss += 1
+        hb = [h for h, k in zip(bn_hit, bn_known) if k]
+        he = [h for h, k in zip(en_hit, en_known) if k]
+        every_bn, every_en = [True] * len(bw), [True] * len(ew)
+        return [
+            sum(hb), len(hb) - sum(hb), sum(he), len(he) - sum(he),
+            weighted(bn_hit, bw, bn_known, idf_bn, 0.0), weighted(en_hit, ew, en_known, idf_en, 0.0),
+            weighted(bn_hit, bw, every_bn, idf_bn, self._idf_max[0]), weighted(en_hit, ew, every_en, idf_en, self._idf_max[1]),
+            t_hit, t_miss,
+            _mean_log_sum(ew, bw, self.probs.en_given_bn), _mean_log_sum(bw, ew, self.probs.bn_given_en),
+        ]
 
     def transform(self, bn: Sequence[str], en: Sequence[str], lid: Optional[tuple] = None) -> np.ndarray:
         """`lid`: (bn probabilities, en probabilities) of the expected language when a langid step
@@ -348,23 +445,28 @@ class Featurizer:
         lid_bn, lid_en = lid if lid is not None else (_lid(list(bn), "bn"), _lid(list(en), "en"))
         rows = []
         for k, (tb, te) in enumerate(zip(bn, en)):
-            (cb, ce, cmin, bh, bt, eh, et, names, copied), extra = self._coverage(tb, te)
+            (cb, ce, cmin, bh, bt, eh, et, names, copied), extra, cand = self._coverage(tb, te)
             z = (math.log1p(len(te)) - (a + b * math.log1p(len(tb)))) / sd
             if _DIGIT.search(tb) or _DIGIT.search(te):
                 nb, ne = read_numbers(tb), read_numbers(te)
                 hard_bn, hard_en = sum(nb.hard.values()), sum(ne.hard.values())
-                agree = (_matched(nb, ne) + _matched(ne, nb)) / (hard_bn + hard_en) if hard_bn + hard_en else 1.0
+                matched = _matched(nb, ne) + _matched(ne, nb)
+                agree = matched / (hard_bn + hard_en) if hard_bn + hard_en else 1.0
             else:
-                hard_bn = hard_en = 0
+                hard_bn = hard_en = matched = 0
                 agree = 1.0
+            if self._extra:  # EXTRA_FEATURES order: the number counts sit between transliteration and IBM 1 sums
+                cand = cand[:10] + [matched, hard_bn + hard_en - matched] + cand[10:]
             rows.append([
                 cb, ce, cmin, bh, bt, eh, et, z, abs(z), math.log1p(len(tb)), math.log1p(len(te.split())),
                 len(_SENT_END.findall(te)) - len(_SENT_END.findall(tb)), agree,
                 hard_bn, hard_en, names,
                 te.count("?") - tb.count("?"), _quotes(te) - _quotes(tb), te.count("(") - tb.count("("),
-                lid_bn[k], lid_en[k], copied, *extra,
+                lid_bn[k], lid_en[k], copied, *extra, *cand,
             ])
-        return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURES))
+        width = len(ALL_FEATURES) if self._extra else len(FEATURES)
+        full = np.asarray(rows, dtype=np.float32).reshape(len(rows), width)
+        return full if self.features == ALL_FEATURES[:width] else full[:, self._columns]
 
 
 def _matched(a: Numbers, b: Numbers) -> int:
@@ -411,8 +513,11 @@ class AdequacyScorer:
         with atomic_path(folder / "model.joblib") as tmp:
             joblib.dump(self.model, tmp)
         write_json(folder / "report.json", self.report)
+        if self.featurizer.idf != ({}, {}):
+            write_json(folder / "idf.json", {"bn": self.featurizer.idf[0], "en": self.featurizer.idf[1]})
         write_json(folder / "scorer.json", {"threshold": self.threshold, "length_model": list(self.featurizer.length_model),
-                                            "features": list(FEATURES), "fingerprint": self.report.get("fingerprint")})
+                                            "features": list(self.featurizer.features),
+                                            "fingerprint": self.report.get("fingerprint")})
         return folder
 
     @classmethod
@@ -421,10 +526,15 @@ class AdequacyScorer:
 
         folder = Path(folder)
         meta = json.loads((folder / "scorer.json").read_text(encoding="utf-8"))
-        if meta.get("features") != list(FEATURES):
-            raise ValueError(f"{folder}: adequacy scorer made with other features; delete the folder to retrain it")
+        features = meta.get("features") or []
+        if not features or not set(features) <= set(ALL_FEATURES):
+            raise ValueError(f"{folder}: adequacy scorer made with features this version lacks; delete the folder to retrain it")
+        idf = None
+        if (folder / "idf.json").exists():
+            d = json.loads((folder / "idf.json").read_text(encoding="utf-8"))
+            idf = (d["bn"], d["en"])
         feat = Featurizer(Lexicon.load(folder / "lexicon.json.gz"), tuple(meta["length_model"]),
-                          Probabilities.load(folder / "ibm1.json.gz"))
+                          Probabilities.load(folder / "ibm1.json.gz"), idf, features)
         report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
         return cls(feat, joblib.load(folder / "model.joblib"), float(meta["threshold"]), report)
 
@@ -437,30 +547,109 @@ def learn_lexicon(pairs: Iterable[tuple[str, str]]) -> Lexicon:
     return Lexicon({b: dict(sorted(t.items(), key=lambda kv: (-kv[1], kv[0]))[:top]) for b, t in sorted(lex.table.items())})
 
 
-SCORER_VERSION = 3  # bump when features, noise or training change: cached scorers are then retrained
+SCORER_VERSION = 4  # bump when features, noise or training change: cached scorers are then retrained
 
 
-def fingerprint(pairs: Sequence[TrustedPair], **params) -> str:
-    """Names a scorer by its trusted data, parameters, features and SCORER_VERSION."""
-    h = hashlib.sha256(json.dumps(dict(params, version=SCORER_VERSION, features=FEATURES, lexicon=LEXICON,
+def fingerprint(pairs: Sequence[TrustedPair], design: "Design" = None, **params) -> str:
+    """Names a scorer by its trusted data, parameters, design (features, noise kinds) and SCORER_VERSION."""
+    d = design or DESIGN
+    h = hashlib.sha256(json.dumps(dict(params, version=SCORER_VERSION, features=d.features, kinds=d.kinds,
+                                       same_source_extra=d.same_source_extra, lexicon=LEXICON,
                                        skeleton_prefix=SKEL_PREFIX), sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.doc}\t{p.bn}\t{p.en}\n".encode())
     return h.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Design:
+    """What a scorer learns from: its feature columns and the noise kinds it is trained against.
+    `same_source_extra`: each trusted pair also gets an `other_document` negative besides its turn in the rotation."""
+
+    features: tuple = FEATURES
+    kinds: tuple = NOISE_KINDS
+    same_source_extra: bool = False
+
+    def featurizer(self, pairs: Sequence[tuple[str, str]], length_model) -> Featurizer:
+        idf = learn_idf(pairs) if set(self.features) & set(EXTRA_FEATURES) else None
+        return Featurizer(learn_lexicon(pairs), length_model, Probabilities.learn(pairs), idf, self.features)
+
+    def noise(self, pairs: Sequence[TrustedPair], seed: int) -> list[tuple[str, str, str]]:
+        out = synthesize(pairs, seed, self.kinds)
+        if self.same_source_extra:
+            out += [x for x in synthesize(pairs, seed + 1000, ("other_document",)) if x[2] != "true"]
+        return out
+
+
+DESIGN = Design()
+
+
+def split_documents(pairs: Sequence[TrustedPair], seed: int, heldout_share: float = 0.15,
+                    heldout_fold: int = 0) -> tuple[list[TrustedPair], list[TrustedPair]]:
+    """(train, held-out): whole documents, `heldout_share` of each source's, the `heldout_fold`-th slice."""
+    docs = sorted({p.doc for p in pairs})
+    random.Random(seed).shuffle(docs)
+    held_docs = set()
+    for source in sorted({d.rsplit(":", 1)[0] for d in docs}):  # a share of each source's documents
+        mine = [d for d in docs if d.rsplit(":", 1)[0] == source]
+        k = max(1, round(len(mine) * heldout_share))
+        held_docs.update(mine[heldout_fold * k:(heldout_fold + 1) * k] if len(mine) > 1 else [])
+    return [p for p in pairs if p.doc not in held_docs], [p for p in pairs if p.doc in held_docs]
+
+
+def training_matrix(train: Sequence[TrustedPair], length_model, seed: int, folds: int = 3,
+                    design: Design = DESIGN) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cross-fitted features and labels: a training pair's features come from a lexicon learned on the
+    OTHER folds, so that the classifier sees the coverage of text the lexicon has not seen, as on new data."""
+    train_docs = sorted({p.doc for p in train})
+    fold_of = {d: k % folds for k, d in enumerate(train_docs)}
+    x_parts, labels = [], []
+    for f in range(folds):
+        inside = [p for p in train if fold_of[p.doc] == f]
+        others = [(p.bn, p.en) for p in train if fold_of[p.doc] != f]
+        syn = design.noise(inside, seed + 10 + f)
+        x_parts.append(design.featurizer(others, length_model).transform([b for b, _, _ in syn], [e for _, e, _ in syn]))
+        labels += [k == "true" for _, _, k in syn]
+    return np.concatenate(x_parts), np.array(labels, dtype=np.int8), len(labels)
+
+
+def heldout_examples(held: Sequence[TrustedPair], seed: int) -> list[tuple[str, str, str]]:
+    """The held-out evaluation set, the same whatever the design: every true pair, one noisy pair per pair
+    in the rotation of the other kinds, and one pair with a sentence of another document of the same source."""
+    return (synthesize(held, seed + 1, tuple(k for k in NOISE_KINDS if k != "other_document"))
+            + [x for x in synthesize(held, seed + 2, ("other_document",)) if x[2] != "true"])
+
+
+def heldout_metrics(scores: np.ndarray, kinds: np.ndarray, false_reject: float) -> tuple[float, dict]:
+    """The threshold rejecting `false_reject` of the held-out true pairs, and what it catches of each kind."""
+    from sklearn.metrics import roc_auc_score
+
+    true_scores = scores[kinds == "true"]
+    threshold = float(np.quantile(true_scores, false_reject))
+    same = np.isin(kinds, ("true", "other_document"))
+    return threshold, {
+        "false_reject": round(float((true_scores < threshold).mean()), 4),
+        "caught": {k: round(float((scores[kinds == k] < threshold).mean()), 4)
+                   for k in NOISE_KINDS if (kinds == k).any()},
+        "auc": round(float(roc_auc_score(kinds == "true", scores)), 4),
+        "auc_other_document": round(float(roc_auc_score(kinds[same] == "true", scores[same])), 4),
+    }
+
+
 def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float = 0.01,
                heldout_share: float = 0.15, max_iter: int = 200, folds: int = 3,
-               heldout_fold: int = 0, widen: Sequence[TrustedPair] = (), widen_min: float = 0.5) -> AdequacyScorer:
+               heldout_fold: int = 0, widen: Sequence[TrustedPair] = (), widen_min: float = 0.5,
+               design: Design = DESIGN) -> AdequacyScorer:
     """Learn lexicon, length model and classifier on most documents; pick the threshold on the rest.
     `widen`: pairs of unknown quality from other domains; a first scorer fit on `pairs` alone keeps those
     it gives P ≥ `widen_min`, and the final scorer learns from `pairs` + those (a wider lexicon, and held-out
     documents from more domains for the threshold)."""
     if widen:
-        first = fit_scorer(pairs, seed, false_reject, heldout_share, max_iter, folds, heldout_fold)
+        first = fit_scorer(pairs, seed, false_reject, heldout_share, max_iter, folds, heldout_fold, design=design)
         scores = first.score([p.bn for p in widen], [p.en for p in widen])
         kept = [p for p, v in zip(widen, scores) if v >= widen_min]
-        scorer = fit_scorer(list(pairs) + kept, seed, false_reject, heldout_share, max_iter, folds, heldout_fold)
+        scorer = fit_scorer(list(pairs) + kept, seed, false_reject, heldout_share, max_iter, folds, heldout_fold,
+                            design=design)
         by_source: dict[str, int] = {}
         for q in kept:
             by_source[q.doc.rsplit(":", 1)[0]] = by_source.get(q.doc.rsplit(":", 1)[0], 0) + 1
@@ -469,59 +658,27 @@ def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float
                                     "first_scorer_heldout": first.report["heldout"]}
         return scorer
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
+    from threadpoolctl import threadpool_limits
 
-    docs = sorted({p.doc for p in pairs})
-    rng = random.Random(seed)
-    rng.shuffle(docs)
-    held_docs = set()
-    for source in sorted({d.rsplit(":", 1)[0] for d in docs}):  # a share of each source's documents
-        mine = [d for d in docs if d.rsplit(":", 1)[0] == source]
-        k = max(1, round(len(mine) * heldout_share))
-        held_docs.update(mine[heldout_fold * k:(heldout_fold + 1) * k] if len(mine) > 1 else [])
-    train = [p for p in pairs if p.doc not in held_docs]
-    held = [p for p in pairs if p.doc in held_docs]
+    train, held = split_documents(pairs, seed, heldout_share, heldout_fold)
     if len(train) < 50 or len(held) < 20:
         raise ValueError(f"adequacy: {len(pairs)} trusted pairs are too few to learn from (need a few hundred)")
     length_model = Featurizer.fit_length_model([(p.bn, p.en) for p in train])
-    # Cross-fitting: a training pair's features come from a lexicon learned on the OTHER folds, so that
-    # the classifier sees the coverage of text the lexicon has not seen, as on new data.
-    train_docs = sorted({p.doc for p in train})
-    fold_of = {d: k % folds for k, d in enumerate(train_docs)}
-    tr: list[tuple[str, str, str]] = []
-    x_parts = []
-    for f in range(folds):
-        inside = [p for p in train if fold_of[p.doc] == f]
-        others = [(p.bn, p.en) for p in train if fold_of[p.doc] != f]
-        feat_f = Featurizer(learn_lexicon(others), length_model, Probabilities.learn(others))
-        syn = synthesize(inside, seed + 10 + f)
-        x_parts.append(feat_f.transform([b for b, _, _ in syn], [e for _, e, _ in syn]))
-        tr += syn
-    x_tr = np.concatenate(x_parts)
-    y_tr = np.array([k == "true" for _, _, k in tr], dtype=np.int8)
-    lexicon = learn_lexicon((p.bn, p.en) for p in train)
-    feat = Featurizer(lexicon, length_model, Probabilities.learn((p.bn, p.en) for p in train))
-    ho = synthesize(held, seed + 1)
-    from threadpoolctl import threadpool_limits
-
+    x_tr, y_tr, n_examples = training_matrix(train, length_model, seed, folds, design)
+    feat = design.featurizer([(p.bn, p.en) for p in train], length_model)
     model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=31,
                                            l2_regularization=1.0, random_state=seed)
+    ho = heldout_examples(held, seed)
     with threadpool_limits(1):  # deterministic and fast on shared cores (OpenMP threads thrash)
         model.fit(x_tr, y_tr)
-    x_ho = feat.transform([b for b, _, _ in ho], [e for _, e, _ in ho])
-    kinds = np.array([k for _, _, k in ho])
-    with threadpool_limits(1):
-        s_ho = model.predict_proba(x_ho)[:, 1]
-    true_scores = s_ho[kinds == "true"]
-    threshold = float(np.quantile(true_scores, false_reject))
-    caught = {k: round(float((s_ho[kinds == k] < threshold).mean()), 4) for k in NOISE_KINDS if (kinds == k).any()}
+        s_ho = model.predict_proba(feat.transform([b for b, _, _ in ho], [e for _, e, _ in ho]))[:, 1]
+    threshold, metrics = heldout_metrics(s_ho, np.array([k for _, _, k in ho]), false_reject)
     report = {
-        "features": list(FEATURES), "classifier": "sklearn HistGradientBoostingClassifier",
+        "features": list(design.features), "noise_kinds": list(design.kinds),
+        "same_source_extra": design.same_source_extra, "classifier": "sklearn HistGradientBoostingClassifier",
         "seed": seed, "false_reject_target": false_reject, "threshold": round(threshold, 6),
-        "train": {"pairs": len(train), "documents": len(docs) - len(held_docs), "examples": len(tr),
-                  "lexicon_entries": len(lexicon.table)},
-        "heldout": {"pairs": len(held), "documents": len(held_docs), "examples": len(ho),
-                    "false_reject": round(float((true_scores < threshold).mean()), 4),
-                    "caught": caught, "auc": round(float(roc_auc_score(kinds == "true", s_ho)), 4)},
+        "train": {"pairs": len(train), "documents": len({p.doc for p in train}), "examples": n_examples,
+                  "lexicon_entries": len(feat.lexicon.table)},
+        "heldout": {"pairs": len(held), "documents": len({p.doc for p in held}), "examples": len(ho), **metrics},
     }
     return AdequacyScorer(feat, model, threshold, report)

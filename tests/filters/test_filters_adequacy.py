@@ -150,3 +150,48 @@ def test_ibm1_learns_translations_from_real_pairs():
     best = {b: max(t, key=t.get) for b, t in probs.en_given_bn.items()}
     assert best["বই"] == "book" and best["জল"] == "water"
     assert all(abs(sum(t.values()) - 1) < 0.5 for t in list(probs.en_given_bn.values())[:50])
+
+
+def test_same_source_negatives_pair_sentences_of_one_domain():
+    """`other_document` noise: a sentence of another document of the SAME source (a misaligned news or medical
+    pair looks like that), unlike `random`, which mostly pairs a medical sentence with a Tatoeba one."""
+    from bilingual.filters.adequacy_model import synthesize
+
+    pairs = trusted_pairs(AdequacyParams())
+    docs_of = {}
+    for p in pairs:
+        docs_of.setdefault(p.bn, set()).add(p.doc)
+        docs_of.setdefault(p.en, set()).add(p.doc)
+    noisy = [(b, e) for b, e, k in synthesize(pairs, seed=7, kinds=("other_document",)) if k == "other_document"]
+    assert len(noisy) > 0.9 * len(pairs)
+    for bn, en in noisy:
+        pairs_of_both = {(d1, d2) for d1 in docs_of[bn] for d2 in docs_of[en]}
+        assert any(d1 != d2 and d1.rsplit(":", 1)[0] == d2.rsplit(":", 1)[0] for d1, d2 in pairs_of_both), (bn, en)
+
+
+def test_design_is_part_of_the_fingerprint():
+    """A cached scorer of another design (features, noise kinds) is never reused."""
+    from bilingual.filters.adequacy_model import ALL_FEATURES, DESIGN, Design, fingerprint
+
+    pairs = trusted_pairs(AdequacyParams())[:100]
+    base = fingerprint(pairs, seed=13)
+    assert base == fingerprint(pairs, DESIGN, seed=13)
+    assert base != fingerprint(pairs, Design(kinds=tuple(k for k in NOISE_KINDS if k != "other_document")), seed=13)
+    assert base != fingerprint(pairs, Design(features=ALL_FEATURES), seed=13)
+
+
+def test_a_design_with_candidate_features_saves_and_loads_the_same(tmp_path):
+    """A scorer of another design keeps its feature columns (and idf table) across save/load."""
+    from bilingual.filters.adequacy_model import ALL_FEATURES, Design
+
+    lines = (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()[:1500]
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scorer = fit_scorer(read_trusted([str(tsv)]), seed=3, design=Design(features=ALL_FEATURES))
+    scorer.save(tmp_path / "scorer")
+    loaded = AdequacyScorer.load(tmp_path / "scorer")
+    assert (tmp_path / "scorer" / "idf.json").exists() and loaded.featurizer.features == ALL_FEATURES
+    test = [("আমি বাড়ি যাচ্ছি।", "I am going home."), ("আমি বাড়ি যাচ্ছি।", "The weather is nice today.")]
+    bn, en = [b for b, _ in test], [e for _, e in test]
+    assert loaded.score(bn, en).tolist() == scorer.score(bn, en).tolist()
+    assert scorer.report["features"] == list(ALL_FEATURES)

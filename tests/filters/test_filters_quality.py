@@ -104,3 +104,17 @@ def test_default_recipe_script_and_junk(bn, en, reason):
     steps = [s for s in yaml.safe_load(DEFAULT_FILTER_RECIPE.read_text())["steps"] if s["step"] in ("junk", "script")]
     result = Pipeline.from_recipe({"steps": steps}).run(dataset([(bn, en)]))
     assert (result.rejects["reject_reason"] or [None])[0] == reason
+
+
+def test_default_recipe_does_not_read_pii_placeholders_as_html():
+    """pii writes <PHONE>/<EMAIL>; junk runs before it, so a pair with a phone number is not rejected as HTML."""
+    import yaml
+
+    from bilingual.layout import DEFAULT_FILTER_RECIPE
+
+    steps = [s for s in yaml.safe_load(DEFAULT_FILTER_RECIPE.read_text())["steps"] if s["step"] in ("junk", "pii")]
+    pair = ("তথ্য থাকলে ০১৭১ ২৩৪ ৫৬৭৮ নম্বরে বা help@example.org ঠিকানায় যোগাযোগ করুন।",
+            "Anyone with information should call 0171 234 5678 or write to help@example.org.")
+    result = Pipeline.from_recipe({"steps": steps}).run(dataset([pair]))
+    assert result.stats["rejected"] == 0, result.rejects["reject_reason"]
+    assert "<PHONE>" in result.kept["en"][0] and "<EMAIL>" in result.kept["en"][0]
