@@ -1,8 +1,8 @@
 """The crawler's state that grows with the URLs of a site, kept compact so memory is set by configuration.
 
-- `HashIndex`: 64-bit keys (`key64` of a URL or a text hash), optionally with an int64 value each, in two sorted
-  numpy arrays plus a small dict of recent additions: 8 bytes per key (16 with values) instead of a Python set of
-  URL strings (~150 bytes each). Two different strings share a key with probability about n² / 2**65 for n keys
+- `HashIndex`: 64-bit keys (`key64` of a URL or a text hash), optionally with an int64 value each, in a flat
+  open-addressing table: 12-24 bytes per key (twice that with values) instead of a Python set of URL strings
+  (~200 bytes each). Two different strings share a key with probability about n² / 2**65 for n keys
   (3e-8 at a million URLs, 3e-6 at ten million); where a shared key would lose a record, the crawler checks the
   journal entry the value points to (see crawl.py), so only the seen-URL set can err, by skipping one URL.
 - `Frontier`: per-host FIFO queues of URLs to fetch. Each host keeps at most `in_memory` entries on the heap; the
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 import shutil
 from collections import deque
 from pathlib import Path
 from typing import Optional
-
-import numpy as np
-
-MERGE_EVERY = 65_536  # recent keys held in a dict before they are merged into the sorted arrays
-
 
 def key64(text: str) -> int:
     """A 64-bit key of a string (blake2b): stable across runs and processes, unlike hash()."""
@@ -30,56 +26,66 @@ def key64(text: str) -> int:
 
 
 class HashIndex:
-    """A set of 64-bit keys, or a map key -> int64 when `values` is true."""
+    """A set of 64-bit keys, or a map key -> int64 when `values` is true: an open-addressing table (linear
+    probing) in flat `array`s of machine words, kept between 1/3 and 2/3 full, so 12-24 bytes per key
+    (24-48 with values) and no Python object per key. Keys are hashes already, so their low bits pick the slot."""
 
-    def __init__(self, values: bool = False, merge_every: int = MERGE_EVERY):
+    def __init__(self, values: bool = False, capacity: int = 1024):
         self._with_values = values
-        self._merge_every = merge_every
-        self._keys = np.empty(0, np.uint64)
-        self._values = np.empty(0, np.int64) if values else None
-        self._recent: dict[int, int] = {}
+        self._allocate(max(8, 1 << (capacity - 1).bit_length()))
+
+    def _allocate(self, capacity: int) -> None:
+        self._mask = capacity - 1
+        self._keys = array("Q", bytes(8 * capacity))  # 0 marks an empty slot
+        self._values = array("q", bytes(8 * capacity)) if self._with_values else None
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._keys) + len(self._recent)
+        return self._count
 
-    def _find(self, key: int) -> int:
-        """Position of `key` in the sorted arrays, or -1."""
-        i = int(np.searchsorted(self._keys, np.uint64(key)))
-        return i if i < len(self._keys) and int(self._keys[i]) == key else -1
+    def _slot(self, key: int) -> int:
+        """The slot holding `key`, or the empty slot where it would go (key 0 is stored as 1)."""
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        while True:
+            k = keys[i]
+            if k == key or k == 0:
+                return i
+            i = (i + 1) & mask
 
     def get(self, key: int, default: Optional[int] = None) -> Optional[int]:
-        if key in self._recent:
-            return self._recent[key]
-        i = self._find(key)
-        if i < 0:
+        key = key or 1
+        i = self._slot(key)
+        if self._keys[i] == 0:
             return default
-        return int(self._values[i]) if self._with_values else 0
+        return self._values[i] if self._with_values else 0
 
     def __contains__(self, key: int) -> bool:
-        return key in self._recent or self._find(key) >= 0
+        key = key or 1
+        return self._keys[self._slot(key)] != 0
 
     def add(self, key: int, value: int = 0) -> None:
         """Insert `key`, or set its value when it is already there."""
-        if key not in self._recent:
-            i = self._find(key)
-            if i >= 0:
-                if self._with_values:
-                    self._values[i] = value
-                return
-        self._recent[key] = value
-        if len(self._recent) >= self._merge_every:
-            self._merge()
-
-    def _merge(self) -> None:
-        keys = np.fromiter(self._recent.keys(), np.uint64, len(self._recent))
-        order = np.argsort(keys)
-        keys = keys[order]
-        at = np.searchsorted(self._keys, keys)
-        self._keys = np.insert(self._keys, at, keys)
+        key = key or 1
+        i = self._slot(key)
+        if self._keys[i] == 0:
+            self._keys[i] = key
+            self._count += 1
         if self._with_values:
-            values = np.fromiter(self._recent.values(), np.int64, len(self._recent))[order]
-            self._values = np.insert(self._values, at, values)
-        self._recent = {}
+            self._values[i] = value
+        if 3 * self._count > 2 * (self._mask + 1):
+            self._grow()
+
+    def _grow(self) -> None:
+        keys, values, count = self._keys, self._values, self._count
+        self._allocate(2 * len(keys))
+        for i, key in enumerate(keys):
+            if key:
+                j = self._slot(key)
+                self._keys[j] = key
+                if values is not None:
+                    self._values[j] = values[i]
+        self._count = count
 
 
 class _HostQueue:
