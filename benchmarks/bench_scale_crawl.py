@@ -270,12 +270,10 @@ def main() -> int:
         result["runs"].append(row)
     base = result["runs"][0]
     for row in result["runs"][1:]:
-        row["vs_baseline"] = {
-            "size": round(row["size"] / base["size"], 1),
-            "peak_rss_largest_process": round(row["peak_rss_mb_largest_process"] / base["peak_rss_mb_largest_process"], 3),
-            "peak_rss_tree": round(row["peak_rss_mb_tree_sampled"] / base["peak_rss_mb_tree_sampled"], 3),
-            "pages_per_s": round(row["pages_per_s"] / base["pages_per_s"], 3),
-            "pages_per_cpu_s": round(row["pages_per_cpu_s"] / base["pages_per_cpu_s"], 3)}
+        ratio = lambda field: round(row[field] / base[field], 3)  # noqa: E731
+        row["vs_baseline"] = {"size": ratio("size"), "peak_rss_largest_process": ratio("peak_rss_mb_largest_process"),
+                              "peak_rss_tree": ratio("peak_rss_mb_tree_sampled"), "pages_per_s": ratio("pages_per_s"),
+                              "pages_per_cpu_s": ratio("pages_per_cpu_s")}
     result["uptime_after"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     result["ended_utc"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
     print(json.dumps(result, indent=2))

@@ -17,9 +17,10 @@ unreachable are tried again by a same-day rerun (the latest attempt is the one i
 Parquet files are written atomically from the journal at the end, streaming it (documents in shards
 bounded by bytes), so a killed crawl never leaves a manifest that looks complete.
 
-Memory is set by configuration, not by the size of the site: bodies and documents live in files and the journal;
-the URL sets (seen, done, latest entry per URL, text hashes) are 64-bit keys in `HashIndex`es (8-16 bytes per URL);
-the frontier keeps `frontier_memory` URLs per host on the heap and the rest in a scratch file (frontier.py).
+Memory is set by configuration, not by the size of the site: bodies and documents live in files and the
+journal; the URL sets (seen, done, latest entry per URL, text hashes) are 64-bit keys in `HashIndex`es (12-48
+bytes per URL, no string kept); the frontier keeps `frontier_memory` URLs per host on the heap and the rest in
+a scratch file (frontier.py).
 """
 
 from __future__ import annotations
