@@ -18,7 +18,7 @@ Parquet files are written atomically from the journal at the end, streaming it (
 bounded by bytes), so a killed crawl never leaves a manifest that looks complete.
 
 Memory is set by configuration, not by the size of the site: bodies and documents live in files and the
-journal; the URL sets (seen, done, latest entry per URL, text hashes) are 64-bit keys in `HashIndex`es (12-48
+journal; the URL sets (seen, done, latest entry per URL, text hashes) are 64-bit keys in `HashIndex`es (8-16
 bytes per URL, no string kept); the frontier keeps `frontier_memory` URLs per host on the heap and the rest in
 a scratch file (frontier.py).
 """
@@ -54,6 +54,10 @@ from bilingual.sources.web.frontier import Frontier, HashIndex, key64
 JOURNAL = "journal.jsonl"
 HTML_DIR = "html"
 FRONTIER_DIR = "frontier"  # scratch: URLs waiting beyond `frontier_memory` per host
+# consolidation holds at most this many manifest records and this many bytes of document values at a time: small,
+# so memory stops growing with the crawl early (a batch is Python objects, several times its bytes on disk)
+MANIFEST_BATCH = 1_000
+DOCUMENT_BUFFER_BYTES = 2 * 2**20
 
 
 # ----------------------------------------------------------------------------- journal
@@ -190,7 +194,7 @@ class Crawler:
         entry of each URL), then the frontier: start URLs, then the out-links of completed entries in journal
         order, less what is done or already queued (the same order a crawl without a restart would follow)."""
         self.done = HashIndex()  # URLs completed (a page or sitemap, or a redirect target of one)
-        self.seen = HashIndex()  # URLs done or queued
+        self.seen = HashIndex()  # URLs done or queued (a superset of done)
         self.frontier = Frontier(self.out / FRONTIER_DIR, self.cfg.frontier_memory)
         self.text_owner = HashIndex(values=True)  # text sha256 -> journal offset of the entry that kept it
         self.robots: dict[str, RobotsEntry] = {}
@@ -213,9 +217,10 @@ class Crawler:
             latest.add(key64(url), offset)
             if _failed(entry):
                 continue
-            self.done.add(key64(url))
-            if entry.get("final_url"):
-                self.done.add(key64(entry["final_url"]))
+            for done_url in (url, entry.get("final_url")):
+                if done_url:
+                    self.done.add(key64(done_url))
+                    self.seen.add(key64(done_url))
             doc = entry.get("doc")
             if doc:
                 self.text_owner.add(key64(doc["sha256"]), offset)
@@ -244,7 +249,7 @@ class Crawler:
         if url is None or depth > self.cfg.max_depth:
             return
         key = key64(url)
-        if key in self.seen or key in self.done:
+        if key in self.seen:
             return
         if not domain_allowed(url, self.cfg.allowed_domains):
             return
@@ -480,14 +485,15 @@ class Crawler:
         batch: list[LineageRecord] = []
         with atomic_path(self.out / "manifest.parquet") as tmp, \
                 pq.ParquetWriter(tmp, lineage_schema, **PARQUET_OPTS) as manifest, \
-                ShardWriter(self.out, "documents", arrow_schema(Document)) as documents:
+                ShardWriter(self.out, "documents", arrow_schema(Document),
+                            buffer_bytes=DOCUMENT_BUFFER_BYTES) as documents:
             for offset, e in self.journal.entries():
                 newest = latest.get(key64(f'{e.get("kind")} {e["lineage"]["url"]}'))
                 if newest != offset and same_url(newest, e):
                     continue  # a later attempt of the same URL is in the manifest
                 lin = e["lineage"]
                 batch.append(LineageRecord.model_validate(lin))
-                if len(batch) >= 10_000:
+                if len(batch) >= MANIFEST_BATCH:
                     manifest.write_table(records_to_table(batch, LineageRecord))
                     batch = []
                 kind = e.get("kind")

@@ -1,8 +1,8 @@
 """The crawler's state that grows with the URLs of a site, kept compact so memory is set by configuration.
 
-- `HashIndex`: 64-bit keys (`key64` of a URL or a text hash), optionally with an int64 value each, in a flat
-  open-addressing table: 12-24 bytes per key (twice that with values) instead of a Python set of URL strings
-  (~200 bytes each). Two different strings share a key with probability about n² / 2**65 for n keys
+- `HashIndex`: 64-bit keys (`key64` of a URL or a text hash), optionally with an int64 value each, in sorted
+  numpy arrays plus a fixed-size table of recent keys: 8 bytes per key (16 with values) instead of a Python set
+  of URL strings (~200 bytes each). Two different strings share a key with probability about n² / 2**65 for n keys
   (3e-8 at a million URLs, 3e-6 at ten million); where a shared key would lose a record, the crawler checks the
   journal entry the value points to (see crawl.py), so only the seen-URL set can err, by skipping one URL.
 - `Frontier`: per-host FIFO queues of URLs to fetch. Each host keeps at most `in_memory` entries on the heap; the
@@ -14,38 +14,48 @@ from __future__ import annotations
 
 import hashlib
 import json
-from array import array
 import shutil
+from array import array
+from bisect import bisect_left
 from collections import deque
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 def key64(text: str) -> int:
     """A 64-bit key of a string (blake2b): stable across runs and processes, unlike hash()."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+RECENT_SLOTS = 1 << 18  # slots of a HashIndex's table of recent keys (2 MB, 4 MB with values)
+
+
 class HashIndex:
-    """A set of 64-bit keys, or a map key -> int64 when `values` is true: an open-addressing table (linear
-    probing) in flat `array`s of machine words, kept between 1/3 and 2/3 full, so 12-24 bytes per key
-    (24-48 with values) and no Python object per key. Keys are hashes already, so their low bits pick the slot."""
+    """A set of 64-bit keys, or a map key -> int64 when `values` is true. Recent keys go to a fixed-size
+    open-addressing table (linear probing; keys are hashes already, so their low bits pick the slot); when it is
+    2/3 full they are merged into sorted numpy arrays searched by bisection. So 8 bytes per key (16 with
+    values) plus the fixed table, no Python object per key, and a lookup costs about a microsecond."""
 
-    def __init__(self, values: bool = False, capacity: int = 1024):
+    def __init__(self, values: bool = False, recent_slots: int = RECENT_SLOTS):
         self._with_values = values
-        self._allocate(max(8, 1 << (capacity - 1).bit_length()))
+        self._slots = max(8, 1 << (recent_slots - 1).bit_length())
+        self._sorted_keys = np.empty(0, np.uint64)
+        self._sorted_values = np.empty(0, np.int64) if values else None
+        self._sorted_view = memoryview(self._sorted_keys)  # item access gives Python ints: bisect runs in C
+        self._clear_recent()
 
-    def _allocate(self, capacity: int) -> None:
-        self._mask = capacity - 1
-        self._keys = array("Q", bytes(8 * capacity))  # 0 marks an empty slot
-        self._values = array("q", bytes(8 * capacity)) if self._with_values else None
-        self._count = 0
+    def _clear_recent(self) -> None:
+        self._keys = array("Q", bytes(8 * self._slots))  # 0 marks an empty slot
+        self._values = array("q", bytes(8 * self._slots)) if self._with_values else None
+        self._recent = 0
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._sorted_keys) + self._recent
 
     def _slot(self, key: int) -> int:
-        """The slot holding `key`, or the empty slot where it would go (key 0 is stored as 1)."""
-        keys, mask = self._keys, self._mask
+        """The recent table's slot holding `key`, or the empty slot where it would go."""
+        keys, mask = self._keys, self._slots - 1
         i = key & mask
         while True:
             k = keys[i]
@@ -53,39 +63,54 @@ class HashIndex:
                 return i
             i = (i + 1) & mask
 
+    def _position(self, key: int) -> int:
+        """Where `key` is in the sorted arrays, or -1."""
+        view = self._sorted_view
+        i = bisect_left(view, key)
+        return i if i < len(view) and view[i] == key else -1
+
     def get(self, key: int, default: Optional[int] = None) -> Optional[int]:
-        key = key or 1
+        key = key or 1  # key 0 is stored as 1
         i = self._slot(key)
-        if self._keys[i] == 0:
+        if self._keys[i]:
+            return self._values[i] if self._with_values else 0
+        j = self._position(key)
+        if j < 0:
             return default
-        return self._values[i] if self._with_values else 0
+        return int(self._sorted_values[j]) if self._with_values else 0
 
     def __contains__(self, key: int) -> bool:
-        key = key or 1
-        return self._keys[self._slot(key)] != 0
+        return self.get(key) is not None
 
     def add(self, key: int, value: int = 0) -> None:
         """Insert `key`, or set its value when it is already there."""
         key = key or 1
         i = self._slot(key)
-        if self._keys[i] == 0:
+        if not self._keys[i]:
+            j = self._position(key)
+            if j >= 0:
+                if self._with_values:
+                    self._sorted_values[j] = value
+                return
             self._keys[i] = key
-            self._count += 1
+            self._recent += 1
         if self._with_values:
             self._values[i] = value
-        if 3 * self._count > 2 * (self._mask + 1):
-            self._grow()
+        if 3 * self._recent > 2 * self._slots:
+            self._merge()
 
-    def _grow(self) -> None:
-        keys, values, count = self._keys, self._values, self._count
-        self._allocate(2 * len(keys))
-        for i, key in enumerate(keys):
-            if key:
-                j = self._slot(key)
-                self._keys[j] = key
-                if values is not None:
-                    self._values[j] = values[i]
-        self._count = count
+    def _merge(self) -> None:
+        filled = np.frombuffer(self._keys, np.uint64) != 0
+        keys = np.concatenate([self._sorted_keys, np.frombuffer(self._keys, np.uint64)[filled]])
+        if self._with_values:
+            values = np.concatenate([self._sorted_values, np.frombuffer(self._values, np.int64)[filled]])
+            order = np.argsort(keys)
+            self._sorted_keys, self._sorted_values = keys[order], values[order]
+        else:
+            keys.sort()
+            self._sorted_keys = keys
+        self._sorted_view = memoryview(self._sorted_keys)
+        self._clear_recent()
 
 
 class _HostQueue:

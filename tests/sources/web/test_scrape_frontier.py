@@ -14,11 +14,11 @@ from _scrape_helpers import LocalSite, config, html
 DAY = "2026-01-04"
 
 
-def test_hash_index_matches_a_dict_across_growth():
+def test_hash_index_matches_a_dict_across_merges():
     rng = random.Random(5)
     keys = [rng.getrandbits(64) for _ in range(3000)] + [0, 2**64 - 1, 2**63]
-    as_map, as_set, expected = HashIndex(values=True, capacity=8), HashIndex(capacity=8), {}
-    for n, key in enumerate(keys + keys[:500]):  # the repeats overwrite values set before the table grew
+    as_map, as_set, expected = HashIndex(values=True, recent_slots=64), HashIndex(recent_slots=64), {}
+    for n, key in enumerate(keys + keys[:500]):  # the repeats overwrite values, most in the merged arrays
         as_map.add(key, n)
         as_set.add(key)
         expected[key] = n
