@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 
+
 def key64(text: str) -> int:
     """A 64-bit key of a string (blake2b): stable across runs and processes, unlike hash()."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
@@ -152,7 +153,7 @@ class _HostQueue:
             self.head.extend(self.tail)
             self.tail = []
             return
-        with open(self.path, "r", encoding="utf-8") as fh:
+        with open(self.path, "rb") as fh:
             fh.seek(self.offset)
             while len(self.head) < self.in_memory and self.on_disk:
                 self.head.append(tuple(json.loads(fh.readline())))
