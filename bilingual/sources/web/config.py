@@ -102,6 +102,8 @@ class SourceConfig(_Strict):
     documents: DocumentRules = Field(default_factory=DocumentRules)
     max_pages: int = Field(100, ge=1, description="page fetches at most (robots-skipped URLs do not count)")
     max_depth: int = Field(2, ge=0, description="link hops from a start/sitemap URL")
+    frontier_memory: int = Field(10_000, ge=1, description="URLs waiting to be fetched held in memory per host; "
+                                                           "the rest wait in order in a scratch file")
     delay: float = Field(1.0, ge=0, description="seconds between requests to one host (robots Crawl-delay wins if larger)")
     rate: Optional[float] = Field(None, gt=0, description="requests per second per host; delay becomes max(delay, 1/rate)")
     concurrency: int = Field(4, ge=1, le=64, description="hosts fetched at the same time (one request at a time per host)")

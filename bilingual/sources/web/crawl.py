@@ -15,8 +15,12 @@ restart replays the journal (completed URLs, their out-links, robots.txt files) 
 what is missing, and what failed before: fetch errors and pages skipped because robots.txt was
 unreachable are tried again by a same-day rerun (the latest attempt is the one in the manifest).
 Parquet files are written atomically from the journal at the end, streaming it (documents in shards
-bounded by bytes), so a killed crawl never leaves a manifest that looks complete and memory does not
-grow with the bodies crawled (only with the number of URLs: the frontier and the seen set).
+bounded by bytes), so a killed crawl never leaves a manifest that looks complete.
+
+Memory is set by configuration, not by the size of the site: bodies and documents live in files and the
+journal; the URL sets (seen, done, latest entry per URL, text hashes) are 64-bit keys in `HashIndex`es (8-16
+bytes per URL, no string kept); the frontier keeps `frontier_memory` URLs per host on the heap and the rest in
+a scratch file (frontier.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import queue
 import re
 import time
-from collections import Counter, deque
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from datetime import date as date_cls, datetime, timezone
 from pathlib import Path
@@ -45,17 +49,23 @@ from bilingual.sources.web.config import SourceConfig, load_source
 from bilingual.sources.web.extract import process_page
 from bilingual.sources.web.fetch import (HTML_TYPES, XML_TYPES, Fetcher, FetchResult, HostPacer, RobotsEntry, domain_allowed,
                             host_of, normalize_url)
+from bilingual.sources.web.frontier import Frontier, HashIndex, key64
 
 JOURNAL = "journal.jsonl"
 HTML_DIR = "html"
+FRONTIER_DIR = "frontier"  # scratch: URLs waiting beyond `frontier_memory` per host
+# consolidation holds at most this many manifest records and this many bytes of document values at a time: small,
+# so memory stops growing with the crawl early (a batch is Python objects, several times its bytes on disk)
+MANIFEST_BATCH = 1_000
+DOCUMENT_BUFFER_BYTES = 2 * 2**20
 
 
 # ----------------------------------------------------------------------------- journal
 
 class Journal:
     """Append-only JSON lines, one fsync per entry. A torn last line (a kill mid-write) is cut off on open.
-    Entries are not kept in memory: `entries()` streams them from the file, so a long crawl's state on the
-    heap is its URL sets, not its journal."""
+    Entries are not kept in memory: `entries()` streams them from the file and `read_at()` reads back the one
+    entry at a byte offset (what `append` returned), so the heap holds offsets, not entries."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -75,22 +85,38 @@ class Journal:
                     fh.truncate(good)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(path, "ab")
+        self._reader = None
 
-    def append(self, entry: dict) -> None:
+    def append(self, entry: dict) -> int:
+        """Write one entry durably; returns its byte offset."""
+        offset = self._fh.tell()
         self._fh.write((json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        return offset
 
-    def entries(self) -> Iterator[dict]:
-        """Every entry so far, in order, read from the file."""
+    def entries(self) -> Iterator[tuple[int, dict]]:
+        """(byte offset, entry) of every entry so far, in order, read from the file."""
         if not self._fh.closed:
             self._fh.flush()
         with open(self.path, "rb") as fh:
+            offset = 0
             for line in fh:
-                yield json.loads(line)
+                yield offset, json.loads(line)
+                offset += len(line)
+
+    def read_at(self, offset: int) -> dict:
+        """The entry written at `offset`."""
+        if self._reader is None:
+            self._reader = open(self.path, "rb")
+        self._reader.seek(offset)
+        return json.loads(self._reader.readline())
 
     def close(self) -> None:
         self._fh.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 def _failed(entry: dict) -> bool:
@@ -164,16 +190,17 @@ class Crawler:
 
     # -- state from the journal
     def _replay(self, journal: Journal) -> None:
-        self.done: set[str] = set()
-        self.seen: set[str] = set()
-        self.queues: dict[str, deque] = {}
-        self.text_owner: dict[str, str] = {}  # text sha256 -> url
+        """Rebuild the crawl's state from the journal in two streaming passes: first what is done (and the latest
+        entry of each URL), then the frontier: start URLs, then the out-links of completed entries in journal
+        order, less what is done or already queued (the same order a crawl without a restart would follow)."""
+        self.done = HashIndex()  # URLs completed (a page or sitemap, or a redirect target of one)
+        self.seen = HashIndex()  # URLs done or queued (a superset of done)
+        self.frontier = Frontier(self.out / FRONTIER_DIR, self.cfg.frontier_memory)
+        self.text_owner = HashIndex(values=True)  # text sha256 -> journal offset of the entry that kept it
         self.robots: dict[str, RobotsEntry] = {}
-        failed: set[str] = set()
-        fetched_pages: set[str] = set()
+        latest = HashIndex(values=True)  # URL -> journal offset of its latest entry
         self.resumed = 0
-        pending: list[tuple[str, int, str]] = []
-        for entry in journal.entries():
+        for offset, entry in journal.entries():
             kind = entry.get("kind")
             if kind == "robots":
                 e = entry["entry"]
@@ -187,35 +214,42 @@ class Crawler:
             url = entry["lineage"]["url"]
             if kind == "page":
                 self.resumed += 1
+            latest.add(key64(url), offset)
             if _failed(entry):
-                failed.add(url)
-                fetched_pages.discard(url)
                 continue
-            failed.discard(url)
-            self.done.add(url)
-            if entry.get("final_url"):
-                self.done.add(entry["final_url"])
-            if entry.get("fetched") and kind == "page":
-                fetched_pages.add(url)
-            for link in entry.get("links", []):
-                pending.append((link, entry.get("depth", 0) + 1, "page"))
-            for sm in entry.get("sitemaps", []):
-                pending.append((sm, 0, "sitemap"))
+            for done_url in (url, entry.get("final_url")):
+                if done_url:
+                    self.done.add(key64(done_url))
+                    self.seen.add(key64(done_url))
             doc = entry.get("doc")
             if doc:
-                self.text_owner[doc["sha256"]] = doc["url"]
-        self.pages_used = len(fetched_pages)  # failed pages are fetched again and count again
-        self.retrying = len(failed - self.done)
-        self.seen |= self.done
+                self.text_owner.add(key64(doc["sha256"]), offset)
+        # a URL counts by its latest entry: failed ones are fetched again (and count against max_pages again)
+        self.pages_used = self.retrying = 0
         for sm in self.cfg.sitemap_urls:
             self._enqueue(normalize_url(sm), 0, "sitemap", check_rules=False)
         for u in self.cfg.start_urls:
             self._enqueue(normalize_url(u), 0, "page", check_rules=False)
-        for url, depth, kind in pending:
-            self._enqueue(url, depth, kind, check_rules=False)
+        for offset, entry in journal.entries():
+            if entry.get("kind") == "robots":
+                continue
+            key = key64(entry["lineage"]["url"])
+            if _failed(entry):
+                if latest.get(key) == offset and key not in self.done:
+                    self.retrying += 1
+                continue
+            if latest.get(key) == offset and entry.get("fetched") and entry.get("kind") == "page":
+                self.pages_used += 1
+            for link in entry.get("links", []):
+                self._enqueue(link, entry.get("depth", 0) + 1, "page", check_rules=False)
+            for sm in entry.get("sitemaps", []):
+                self._enqueue(sm, 0, "sitemap", check_rules=False)
 
     def _enqueue(self, url: Optional[str], depth: int, kind: str, check_rules: bool = True) -> None:
-        if url is None or url in self.seen or depth > self.cfg.max_depth:
+        if url is None or depth > self.cfg.max_depth:
+            return
+        key = key64(url)
+        if key in self.seen:
             return
         if not domain_allowed(url, self.cfg.allowed_domains):
             return
@@ -224,8 +258,8 @@ class Crawler:
                 return
             if any(p.search(url) for p in self._deny):
                 return
-        self.seen.add(url)
-        self.queues.setdefault(host_of(url), deque()).append((url, depth, kind))
+        self.seen.add(key)
+        self.frontier.push(host_of(url), (url, depth, kind))
 
     # -- results → journal
     def _lineage(self, res: FetchResult, status: str, reason: Optional[str], sha256: Optional[str] = None,
@@ -260,14 +294,14 @@ class Crawler:
         if extracted and status == "ok" and kind == "page":
             doc_row, status, reason = self._document(res, extracted)
         rec = self._lineage(res, status, reason, sha, records=1 if doc_row else 0)
-        if doc_row:
-            self.text_owner[doc_row["sha256"]] = doc_row["url"]
         entry = {"kind": kind, "lineage": _lineage_json(rec), "depth": depth, "final_url": res.final_url,
                  "fetched": res.attempts > 0, "links": links or [], "sitemaps": sitemaps or [], "doc": doc_row}
         if extracted:
             entry["encoding"] = extracted.get("encoding")
             entry["charset_source"] = extracted.get("charset_source")
-        self.journal.append(entry)
+        offset = self.journal.append(entry)
+        if doc_row:
+            self.text_owner.add(key64(doc_row["sha256"]), offset)
         if self.bar is not None and kind == "page" and res.attempts > 0:
             self.bar.update(1)  # counts page fetches, like max_pages
 
@@ -281,8 +315,11 @@ class Crawler:
         if len(text) < self.cfg.documents.min_chars:
             return None, "skipped", f"too-little-text: {len(text)} chars < {self.cfg.documents.min_chars}"
         digest = sha256_text(text)
-        if digest in self.text_owner and self.text_owner[digest] != url:
-            return None, "skipped", f"duplicate-text: same text as {self.text_owner[digest]}"
+        owner = self.text_owner.get(key64(digest))
+        if owner is not None:
+            kept = self.journal.read_at(owner)["doc"]  # the full hash decides, not the 64-bit key
+            if kept["sha256"] == digest and kept["url"] != url:
+                return None, "skipped", f"duplicate-text: same text as {kept['url']}"
         published = None
         if ex.get("date"):
             try:
@@ -341,16 +378,16 @@ class Crawler:
         try:
             while True:
                 # dispatch: at most one URL per host in flight, within the page budget
-                for host in list(self.queues):
+                for host in self.frontier.hosts():
                     if len(fetching) >= self.cfg.concurrency or len(extracting) >= max_pending_extract:
                         break
-                    q = self.queues[host]
-                    if host in busy or not q:
+                    head = self.frontier.peek(host)
+                    if host in busy or head is None:
                         continue
-                    url, depth, kind = q[0]
+                    url, depth, kind = head
                     if kind == "page" and pages_used + sum(1 for v in fetching.values() if v[2] == "page") >= self.cfg.max_pages:
                         continue
-                    q.popleft()
+                    self.frontier.pop(host)
                     busy.add(host)
                     accept = HTML_TYPES if kind == "page" else XML_TYPES
                     fetching[fetch_pool.submit(fetcher.fetch, url, accept)] = (url, depth, kind)
@@ -367,7 +404,7 @@ class Crawler:
                         if kind == "page" and res.attempts > 0:
                             pages_used += 1
                         if res.final_url and res.final_url != res.url:
-                            self.seen.add(res.final_url)
+                            self.seen.add(key64(res.final_url))
                         if res.status != "ok" or res.body is None:
                             self._finish(res, depth, kind, res.status, res.reason)
                         elif kind == "sitemap":
@@ -397,6 +434,7 @@ class Crawler:
             extract_pool.shutdown(wait=True, cancel_futures=True)
             self.bar.close()
             self.journal.close()
+            self.frontier.close()
         return self._consolidate(time.monotonic() - started, resumed)
 
     def _sitemap_done(self, res: FetchResult, depth: int) -> None:
@@ -425,39 +463,49 @@ class Crawler:
     # -- outputs
     def _consolidate(self, seconds: float, resumed: int) -> dict[str, Any]:
         """manifest.parquet (the latest entry of each URL), documents-NNNNN.parquet and summary.json, streamed
-        from the journal in two passes: memory is a URL → entry-number map, not the entries."""
+        from the journal in two passes: memory is a 64-bit key → journal offset map, not the entries. Where two
+        entries share a key the entry at the stored offset is read back, so a shared key never drops a record."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        latest: dict[tuple[str, str], int] = {}
-        for i, e in enumerate(self.journal.entries()):
-            latest[(e.get("kind"), e["lineage"]["url"])] = i
-        keep = set(latest.values())
-        del latest
+        def same_url(offset: int, e: dict) -> bool:
+            other = self.journal.read_at(offset)
+            return (other.get("kind"), other["lineage"]["url"]) == (e.get("kind"), e["lineage"]["url"])
+
+        latest = HashIndex(values=True)
+        for offset, e in self.journal.entries():
+            latest.add(key64(f'{e.get("kind")} {e["lineage"]["url"]}'), offset)
         for old in parquet_files(self.out, "documents-*.parquet"):
             old.unlink()  # derived from the journal: rewritten whole
         lineage_schema = arrow_schema(LineageRecord)
         counts = Counter()
         failed, skipped = Counter(), Counter()
-        doc_urls: set[str] = set()
+        doc_owner = HashIndex(values=True)  # document URL -> offset of the entry whose document was written
+        n_documents = 0
         batch: list[LineageRecord] = []
         with atomic_path(self.out / "manifest.parquet") as tmp, \
                 pq.ParquetWriter(tmp, lineage_schema, **PARQUET_OPTS) as manifest, \
-                ShardWriter(self.out, "documents", arrow_schema(Document)) as documents:
-            for i, e in enumerate(self.journal.entries()):
-                if i not in keep:
-                    continue
+                ShardWriter(self.out, "documents", arrow_schema(Document),
+                            buffer_bytes=DOCUMENT_BUFFER_BYTES) as documents:
+            for offset, e in self.journal.entries():
+                newest = latest.get(key64(f'{e.get("kind")} {e["lineage"]["url"]}'))
+                if newest != offset and same_url(newest, e):
+                    continue  # a later attempt of the same URL is in the manifest
                 lin = e["lineage"]
                 batch.append(LineageRecord.model_validate(lin))
-                if len(batch) >= 10_000:
+                if len(batch) >= MANIFEST_BATCH:
                     manifest.write_table(records_to_table(batch, LineageRecord))
                     batch = []
                 kind = e.get("kind")
                 counts[kind] += 1
                 doc = e.get("doc")
-                if doc and doc["url"] not in doc_urls:
-                    doc_urls.add(doc["url"])
-                    documents.write(Document.model_validate(doc).to_row())
+                if doc:
+                    owner = doc_owner.get(key64(doc["url"]))
+                    if owner is None or self.journal.read_at(owner)["doc"]["url"] != doc["url"]:
+                        if owner is None:
+                            doc_owner.add(key64(doc["url"]), offset)
+                        documents.write(Document.model_validate(doc).to_row())
+                        n_documents += 1
                 if kind != "page":
                     continue
                 counts["fetched"] += 1 if lin["sha256"] else 0  # bodies downloaded and stored
@@ -478,7 +526,7 @@ class Crawler:
             "skipped_robots": counts["skipped_robots"],
             "skipped": dict(skipped),
             "failed": dict(failed),
-            "documents": len(doc_urls),
+            "documents": n_documents,
             "bytes": counts["bytes"],
             "robots_files": counts["robots"],
             "sitemaps": counts["sitemap"],
@@ -488,6 +536,7 @@ class Crawler:
             "processes": self.processes,
         }
         write_json(self.out / "summary.json", summary)
+        self.journal.close()  # the reader read_at opened
         return summary
 
 

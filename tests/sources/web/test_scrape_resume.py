@@ -65,11 +65,12 @@ def _journal_pages(path: Path) -> set[str]:
     return done
 
 
-def test_sigkill_mid_crawl_then_resume(tmp_path):
+@pytest.mark.parametrize("frontier_memory", [10_000, 2])  # 2: the frontier mostly waits in a file when killed
+def test_sigkill_mid_crawl_then_resume(tmp_path, frontier_memory):
     out = tmp_path / "data"
     snap = out / "raw" / DAY / "resumable"
     with _site() as site:
-        recipe = _recipe(tmp_path, site)
+        recipe = _recipe(tmp_path, site, frontier_memory=frontier_memory)
         env = dict(os.environ, PYTHONPATH=str(ROOT), BILINGUAL_QUIET="1")
         proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "scrape.py"), "--sources", str(recipe),
                                  "--output-dir", str(out), "--day", DAY, "--quiet"],
