@@ -1,11 +1,3 @@
-# NOTE FROM THE LEAD (13:00 UTC; delete this comment once handled): a child's ru_maxrss (os.wait4 / RUSAGE_SELF /
-# RUSAGE_CHILDREN) starts at its PARENT's PEAK RSS: Python's subprocess uses vfork, and the kernel carries the old mm's
-# high-water mark across exec. Measured here: a parent that once held 500 MB (even after freeing it) makes a trivial
-# child report ru_maxrss = 511 MB. So any benchmark whose parent synthesizes data / serves pages / reads shards before
-# spawning the measured command reports the parent's peak, not the command's. Fix: measure through a small launcher,
-# e.g. run `/usr/bin/time -f '%e %U %S %M' CMD...` (GNU time forks CMD from a small process; %M = CMD's peak RSS in KB,
-# its CPU = %U+%S) or do all data work in a separate subprocess so the parent stays small (bench_scale_filter.py now
-# does this). Re-check any RSS ratio you measured this way.
 """The web crawler at growing sizes: time, CPU and peak RSS of `bilingual scrape` as the crawl grows.
 
 Two modes, each running the real command (`python -m bilingual scrape ... --quiet`) in a fresh subprocess per size
