@@ -9,9 +9,12 @@ Each configuration (shape × multiplier × processes) runs the real command in a
     python -m bilingual collect-wiki --dump D [--index I] --lang bn --output-dir OUT --processes N --quiet
 
 while this process samples the RSS of the command and every descendant (psutil, every 0.1 s) and reads the
-exact high-water mark of the largest process from getrusage(RUSAGE_CHILDREN). Reports pages/s, peak RSS of the
-main process and of the largest worker, the 100×/10× ratios, the 2-process speed-up, and hours extrapolated
-for full bnwiki (~0.4 GB bz2) and enwiki (~22 GB bz2) per N cores from the measured per-core throughput.
+exact high-water mark of the largest process from getrusage(RUSAGE_CHILDREN), and CPU seconds (user + system, last
+value seen) of the command's process, of each of its threads and of every descendant. Reports pages/s and pages per
+CPU second, peak RSS of the main process and of the largest worker, the 100×/10× ratios, the 2-process speed-up
+(wall, and the bound CPU accounting gives for 2 free cores: CPU(1 process) / max(CPU(2 processes) / 2, busiest
+thread), since one thread never uses more than one core), and hours extrapolated for full bnwiki (~0.4 GB bz2)
+and enwiki (~22 GB bz2) per N cores from the measured per-core throughput.
 
     nice python benchmarks/bench_scale_wiki.py                      # 10× and 100×, all shapes, 1 and 2 processes
     nice python benchmarks/bench_scale_wiki.py --mult 10 --mult 30  # smaller
@@ -161,6 +164,7 @@ def measure(dump: Path, index: Path | None, processes: int, code: Path = ROOT) -
             "cpu_total_s": cpu_total, "cpu_main_s": main_cpu,
             # one thread runs on one core at most: the busiest thread or worker bounds the wall time
             "cpu_busiest_thread_s": max(list(thread_cpu.values()) + list(child_cpu.values()) + [0.0]),
+            "cpu_main_threads_s": sorted(thread_cpu.values(), reverse=True)[:4],  # its busiest threads
             "pages_per_cpu_s": stats["pages"] / cpu_total if cpu_total else None, "code": str(code)}
 
 
