@@ -338,12 +338,34 @@ def _header(path: Path, first_offset: int) -> bytes:
     return head[:cut + len(b"</siteinfo>")] + b"\n"
 
 
+def _release_free_memory() -> None:
+    """Hand the free pages of the C heap back to the OS (glibc's malloc_trim; a no-op elsewhere). A task's XML
+    lives in bytes objects of tens of MB; glibc raises its mmap threshold after freeing such a block, so the next
+    ones come from the heap, whose freed pages stay in the RSS: without this, a parser that runs many tasks (the
+    one process of `--processes 1`) grows with the dump (measured: 397 MB at ×10, 610 MB at ×100, multistream)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
 def _parse_chunk(task):
     """Worker: parse a run of whole <page> elements (wrapped in the dump's header) and convert them.
     `body` is XML bytes, or a (path, start, end) compressed byte range of a multistream file.
     Returns (results as plain tuples, error message or None)."""
     body, header, converter, where = task
-    results, last, problems = [], None, []
+    results, last, problems, dump = [], None, [], None
     try:
         if isinstance(body, tuple):
             body, problems = _decompress_streams(*body)
@@ -357,6 +379,8 @@ def _parse_chunk(task):
     except _READ_ERRORS as err:
         after = f"after page id {last.page_id} ({last.title!r})" if last else "before its first page"
         problems.append(f"{_describe(err)} {where}, {after}")
+    body = dump = None  # the decompressed XML, tens of MB: freed before the heap is trimmed
+    _release_free_memory()
     return results, (f"{converter.info.path}: " + "; ".join(problems)) if problems else None
 
 
