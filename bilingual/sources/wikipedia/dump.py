@@ -341,8 +341,8 @@ def _header(path: Path, first_offset: int) -> bytes:
 def _release_free_memory() -> None:
     """Hand the free pages of the C heap back to the OS (glibc's malloc_trim; a no-op elsewhere). A task's XML
     lives in bytes objects of tens of MB; glibc raises its mmap threshold after freeing such a block, so the next
-    ones come from the heap, whose freed pages stay in the RSS: without this, a parser that runs many tasks (the
-    one process of `--processes 1`) grows with the dump (measured: 397 MB at ×10, 610 MB at ×100, multistream)."""
+    ones come from the heap, whose freed pages stay in the RSS. Measured on ×10 multistream in one process:
+    210 → 140 MB after 3,000 documents, same CPU (RSS still creeps with it; see BENCHMARKS.md)."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
