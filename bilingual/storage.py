@@ -134,10 +134,12 @@ class ShardWriter:
     Memory is set by configuration, never by input size: rows are buffered up to `buffer_bytes`
     of values (then written as one row group into the open shard), and a shard is closed once it
     holds `shard_bytes` of values or `shard_rows` rows. Each shard is written under a temporary
-    name and renamed when complete, so a killed writer never leaves a shard that looks whole."""
+    name and renamed when complete, so a killed writer never leaves a shard that looks whole.
+    `single_file=True`: one file, `<prefix>.parquet`, never cut (memory is still bounded by the buffer)."""
 
     def __init__(self, folder, prefix: str, schema: pa.Schema, shard_rows: int = DEFAULT_SHARD_ROWS,
-                 shard_bytes: int = DEFAULT_SHARD_BYTES, buffer_bytes: int = DEFAULT_BUFFER_BYTES):
+                 shard_bytes: int = DEFAULT_SHARD_BYTES, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+                 single_file: bool = False):
         if shard_rows < 1 or shard_bytes < 1 or buffer_bytes < 1:
             raise ValueError("ShardWriter: shard_rows, shard_bytes and buffer_bytes must be positive")
         self.folder = Path(folder)
@@ -146,6 +148,7 @@ class ShardWriter:
         self.shard_rows = shard_rows
         self.shard_bytes = shard_bytes
         self.buffer_bytes = min(buffer_bytes, shard_bytes)
+        self.single_file = single_file
         self._buffer: list[dict] = []
         self._buffer_size = 0
         self._shard_rows = 0  # rows in the open shard (written and buffered)
@@ -161,7 +164,7 @@ class ShardWriter:
         self._buffer_size += size
         self._shard_rows += 1
         self._shard_size += size
-        if self._shard_rows >= self.shard_rows or self._shard_size >= self.shard_bytes:
+        if not self.single_file and (self._shard_rows >= self.shard_rows or self._shard_size >= self.shard_bytes):
             self.flush()
         elif self._buffer_size >= self.buffer_bytes:
             self._write_row_group()
@@ -189,7 +192,8 @@ class ShardWriter:
             return
         self._write_row_group()
         self._writer.close()
-        path = self.folder / f"{self.prefix}-{len(self.paths):05d}.parquet"
+        name = self.prefix if self.single_file else f"{self.prefix}-{len(self.paths):05d}"
+        path = self.folder / f"{name}.parquet"
         os.chmod(self._tmp, 0o666 & ~current_umask())  # like atomic_path: mkstemp made it 0600
         os.replace(self._tmp, path)
         self.paths.append(path)
@@ -251,12 +255,14 @@ def read_manifest(folder) -> list[LineageRecord]:
     return [LineageRecord.model_validate(row) for row in read_table(path).to_pylist()]
 
 
+QUARANTINE_SCHEMA = pa.schema([("record", pa.string()), ("error", pa.string()), ("time", pa.timestamp("us", tz="UTC"))])
+
+
 def write_quarantine(folder, rows: Sequence[dict], name: str = "quarantine.parquet") -> Optional[Path]:
     """Rows that failed validation, with the error. Nothing is written when there are none."""
     if not rows:
         return None
-    schema = pa.schema([("record", pa.string()), ("error", pa.string()), ("time", pa.timestamp("us", tz="UTC"))])
-    return write_table(Path(folder) / name, pa.Table.from_pylist(list(rows), schema=schema))
+    return write_table(Path(folder) / name, pa.Table.from_pylist(list(rows), schema=QUARANTINE_SCHEMA))
 
 
 def parquet_files(folder, pattern: str = "*.parquet") -> list[Path]:

@@ -12,10 +12,12 @@ WORKER_TASKS tasks. Parallel work (`processes > 1`):
 - multistream + index: the file is cut at bz2 stream offsets into runs of streams of about
   MULTISTREAM_TASK_BYTES compressed bytes; each worker decompresses its run, wraps it in the dump's
   own header and parses it with mwxml; results come back in file order, so output is deterministic;
-- otherwise: this process only decompresses and cuts the XML after whole `</page>` elements
-  (~1 MB chunks, a bounded number in flight); workers parse the chunks with mwxml and clean the
-  text, and results come back in file order. Chunks do not depend on the number of processes, so
-  the output is the same for any N (N = 1 runs the same code in-process).
+- otherwise: one reader decompresses and cuts the XML after whole `</page>` elements (~1 MB
+  chunks, a bounded number in flight); workers parse the chunks with mwxml and clean the text, and
+  results come back in file order. With N > 1 the reader is a thread of this process, so that
+  decompression (Python's bz2 releases the GIL) overlaps with this thread's collecting and writing
+  on another core; with N = 1 everything runs in order in this thread. Chunks do not depend on the
+  number of processes, so the output is the same for any N.
 
 Bad input (truncated bz2/xz/gz, a dump cut mid-page, malformed XML) raises nothing at the caller:
 iteration stops, everything before the fault has been yielded, and `DumpStats.error` holds a
@@ -25,18 +27,21 @@ message naming the file, the last good page and the compressed byte offset.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import json
 import lzma
+import queue
 import re
+import threading
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 from urllib.parse import quote
 
 import mwxml
@@ -53,6 +58,9 @@ DISAMBIGUATION_RE = re.compile(
 BATCH_PAGES = 32
 MULTISTREAM_TASK_BYTES = 2 << 20  # compressed input per worker task: memory is set by this, not the dump size
 WORKER_TASKS = 16  # tasks a pool worker runs before it is replaced by a fresh fork
+XML_CHUNK_BYTES = 1 << 20  # decompressed XML per single-stream task
+READ_AHEAD_CHUNKS = 4  # chunks the single-stream reader thread may have ready before they are sent out
+QUARANTINE_SAMPLE = 100  # quarantined rows kept in DumpStats.quarantine; all of them go to on_quarantine
 
 
 class DumpReadError(RuntimeError):
@@ -87,7 +95,10 @@ class RawPage:
 
 @dataclass
 class DumpStats:
-    """What happened to every page of one dump: pages == documents + skipped + quarantined."""
+    """What happened to every page of one dump: pages == documents + skipped + quarantined.
+
+    Every quarantined row goes to `on_quarantine` (collect_dump streams them to Parquet); `quarantine`
+    keeps only the first QUARANTINE_SAMPLE of them, so memory does not grow with the number of bad pages."""
 
     pages: int = 0
     documents: int = 0
@@ -97,6 +108,7 @@ class DumpStats:
     quarantined: int = 0
     error: Optional[str] = None
     quarantine: list = field(default_factory=list)
+    on_quarantine: Optional[Callable[[dict], None]] = field(default=None, repr=False, compare=False)
 
     @property
     def skipped(self) -> int:
@@ -256,7 +268,10 @@ def _account(stats: DumpStats, result) -> Optional[Document]:
         setattr(stats, value, getattr(stats, value) + 1)
     else:
         stats.quarantined += 1
-        stats.quarantine.append(value)
+        if len(stats.quarantine) < QUARANTINE_SAMPLE:
+            stats.quarantine.append(value)
+        if stats.on_quarantine is not None:
+            stats.on_quarantine(value)
     return None
 
 
@@ -323,12 +338,34 @@ def _header(path: Path, first_offset: int) -> bytes:
     return head[:cut + len(b"</siteinfo>")] + b"\n"
 
 
+def _release_free_memory() -> None:
+    """Hand the free pages of the C heap back to the OS (glibc's malloc_trim; a no-op elsewhere). A task's XML
+    lives in bytes objects of tens of MB; glibc raises its mmap threshold after freeing such a block, so the next
+    ones come from the heap, whose freed pages stay in the RSS. Measured on ×10 multistream in one process:
+    210 → 140 MB after 3,000 documents, same CPU (RSS still creeps with it; see BENCHMARKS.md)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
 def _parse_chunk(task):
     """Worker: parse a run of whole <page> elements (wrapped in the dump's header) and convert them.
     `body` is XML bytes, or a (path, start, end) compressed byte range of a multistream file.
     Returns (results as plain tuples, error message or None)."""
     body, header, converter, where = task
-    results, last, problems = [], None, []
+    results, last, problems, dump = [], None, [], None
     try:
         if isinstance(body, tuple):
             body, problems = _decompress_streams(*body)
@@ -342,6 +379,8 @@ def _parse_chunk(task):
     except _READ_ERRORS as err:
         after = f"after page id {last.page_id} ({last.title!r})" if last else "before its first page"
         problems.append(f"{_describe(err)} {where}, {after}")
+    body = dump = None  # the decompressed XML, tens of MB: freed before the heap is trimmed
+    _release_free_memory()
     return results, (f"{converter.info.path}: " + "; ".join(problems)) if problems else None
 
 
@@ -395,18 +434,19 @@ def iter_multistream(path, index_path, converter_factory, processes: int, stats:
     yield from _consume(_ordered_pool(tasks, processes, 2 * processes), stats)
 
 
-def _xml_chunks(path: Path, stats: DumpStats, info_out: list, lang, chunk_bytes: int = 1 << 20):
+def _xml_chunks(path: Path, problems: list, info_out: list, lang, chunk_bytes: int = XML_CHUNK_BYTES):
     """The single reader: decompress, cut the XML after whole </page> elements, yield tasks.
     The first item is None once the header is read (so the caller can build its converter).
-    A decompression fault ends reading, but the whole pages read before it are still yielded."""
+    A fault of the file itself goes into `problems`; it ends reading, but the whole pages read before
+    it are still yielded."""
     raw, stream = open_dump(path)
-    buf, header, done_bytes, eof = b"", None, 0, False
+    buf, header, done_bytes, eof = bytearray(), None, 0, False
     with raw, stream:
         while not eof:
             try:
                 block = stream.read1(1 << 16)
             except (EOFError, OSError, lzma.LZMAError, zlib.error) as err:
-                stats.error = f"{path}: {_describe(err)}, near compressed byte {raw.tell():,}"
+                problems.append(f"{path}: {_describe(err)}, near compressed byte {raw.tell():,}")
                 block = b""
             eof = not block
             buf += block
@@ -414,15 +454,16 @@ def _xml_chunks(path: Path, stats: DumpStats, info_out: list, lang, chunk_bytes:
                 cut = buf.find(b"</siteinfo>")
                 if cut < 0:
                     if eof:
-                        stats.error = stats.error or f"{path}: no <siteinfo> header (not a MediaWiki XML dump?)"
+                        problems.append(f"{path}: no <siteinfo> header (not a MediaWiki XML dump?)")
                         return
                     continue
-                header = buf[:cut + len(b"</siteinfo>")] + b"\n"
-                buf = buf[cut + len(b"</siteinfo>"):]
+                cut += len(b"</siteinfo>")
+                header = bytes(buf[:cut]) + b"\n"
+                del buf[:cut]
                 try:
                     info = _dump_info(path, mwxml.Dump.from_file(io.BytesIO(header + b"</mediawiki>")), lang)
                 except _READ_ERRORS as err:
-                    stats.error = f"{path}: unreadable <siteinfo> header ({_describe(err)})"
+                    problems.append(f"{path}: unreadable <siteinfo> header ({_describe(err)})")
                     return
                 info_out.append(info)
                 yield None
@@ -430,28 +471,79 @@ def _xml_chunks(path: Path, stats: DumpStats, info_out: list, lang, chunk_bytes:
                 end = buf.rfind(b"</page>")
                 if end >= 0:
                     end += len(b"</page>")
-                    yield buf[:end], header, f"in decompressed bytes {done_bytes:,}..{done_bytes + end:,}"
+                    yield bytes(buf[:end]), header, f"in decompressed bytes {done_bytes:,}..{done_bytes + end:,}"
                     done_bytes += end
-                    buf = buf[end:]
-        if stats.error:
+                    del buf[:end]
+        if problems:
             return
-        rest = buf.strip()
+        rest = bytes(buf).strip()
         if b"<page" in rest:
-            stats.error = (f"{path}: dump cut in the middle of a page at decompressed byte {done_bytes:,} "
-                           f"({len(rest):,} bytes of an unfinished <page> dropped)")
+            problems.append(f"{path}: dump cut in the middle of a page at decompressed byte {done_bytes:,} "
+                            f"({len(rest):,} bytes of an unfinished <page> dropped)")
         elif rest != b"</mediawiki>":
-            stats.error = (f"{path}: dump does not end with </mediawiki> after decompressed byte {done_bytes:,} "
-                           f"(cut or malformed: {rest[:60]!r})")
+            problems.append(f"{path}: dump does not end with </mediawiki> after decompressed byte {done_bytes:,} "
+                            f"(cut or malformed: {rest[:60]!r})")
+
+
+def _read_ahead(items: Iterator, depth: int) -> Iterator:
+    """What `items` yields, produced by a background thread at most `depth` items ahead.
+    An exception in `items` is raised here; leaving early stops the thread and closes `items`."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as err:  # handed to the consumer, raised there
+            put((False, err))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="dump-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, value = ready.get()
+            if more:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def iter_pool(path, converter_factory, processes: int, stats: DumpStats, lang) -> Iterator[Document]:
+    """Single-stream dump: one reader cuts the XML into chunks, `processes` workers parse them.
+    Errors are reported in file order, whatever N: the first chunk's error, else the reader's."""
     info_box: list = []
-    chunks = _xml_chunks(Path(path), stats, info_box, lang)
-    if next(chunks, "none") is not None:  # no header
-        return
-    converter = converter_factory(info_box[0])
-    tasks = ((body, header, converter, where) for body, header, where in chunks)
-    yield from _consume(_ordered_pool(tasks, processes, 2 * processes), stats)
+    reader_problems: list = []
+    chunks = _xml_chunks(Path(path), reader_problems, info_box, lang)
+    if processes > 1:
+        chunks = _read_ahead(chunks, READ_AHEAD_CHUNKS)
+    try:
+        if next(chunks, "none") is None:  # the header was read
+            converter = converter_factory(info_box[0])
+            tasks = ((body, header, converter, where) for body, header, where in chunks)
+            yield from _consume(_ordered_pool(tasks, processes, 2 * processes), stats)
+    finally:
+        chunks.close()
+    if reader_problems:
+        stats.error = stats.error or reader_problems[0]
 
 
 # ---------------------------------------------------------------- public entry point
@@ -521,17 +613,26 @@ def collect_dump(dump_path, lang: str, output_root, index=None, processes: int =
                         "quarantined": prev_stats.get("quarantined", 0), "status": "ok", "reason": None,
                         "skipped_existing": True})
     else:
-        for old in storage.parquet_files(out, f"documents-{stem}-*.parquet") + list(out.glob(f".documents-{stem}-*.tmp")):
-            old.unlink()  # a previous run's shards, or the temporary shard of a killed one
-        stats = DumpStats()
+        for old in (storage.parquet_files(out, f"documents-{stem}-*.parquet")
+                    + storage.parquet_files(out, f"quarantine-{stem}.parquet")
+                    + list(out.glob(f".documents-{stem}-*.tmp")) + list(out.glob(f".quarantine-{stem}-*.tmp"))):
+            old.unlink()  # a previous run's shards and quarantine, or the temporary shard of a killed one
         from bilingual.console import progress
-        with storage.ShardWriter(out, f"documents-{stem}", storage.arrow_schema(Document), shard_rows,
-                                 shard_bytes or storage.DEFAULT_SHARD_BYTES) as writer:
+        with contextlib.ExitStack() as files:
+            quarantine: list = []  # the quarantine file's writer, opened at the first bad page
+
+            def keep_quarantined(row: dict) -> None:
+                if not quarantine:
+                    quarantine.append(files.enter_context(storage.ShardWriter(
+                        out, f"quarantine-{stem}", storage.QUARANTINE_SCHEMA, single_file=True)))
+                quarantine[0].write(row)
+
+            stats = DumpStats(on_quarantine=keep_quarantined)
+            writer = files.enter_context(storage.ShardWriter(out, f"documents-{stem}", storage.arrow_schema(Document),
+                                                             shard_rows, shard_bytes or storage.DEFAULT_SHARD_BYTES))
             for doc in progress(iter_documents(dump_path, lang, index, processes, skip_disambiguation, stats),
                                 desc=f"{dump_path.name}", unit="doc"):
                 writer.write(doc.to_row())
-        if stats.quarantine:
-            storage.write_quarantine(out, stats.quarantine, name=f"quarantine-{stem}.parquet")
         storage.write_json(out / f"stats-{stem}.json", stats.as_dict())
         record = LineageRecord(source=f"wikipedia-{lang}", path=str(dump_path), status="error" if stats.error else "ok",
                                reason=stats.error, bytes=dump_path.stat().st_size, sha256=sha,
