@@ -364,6 +364,7 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
                                 "give raw snapshot folders (bilingual build --snapshot DIR)")
     check_shards(pair_files + doc_files)
     snapshot_errors = _snapshot_errors(pair_files + doc_files)
+    trace_memory("build: inputs checked")
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows)

@@ -8,6 +8,10 @@ over the stage's output of every chunk (spilled to Arrow files in the work folde
 chunk at a time), and a `fit` (a model trained on what earlier steps kept) starts a new stage so it
 sees every chunk. So decisions never depend on the chunk size or on `num_proc`, and memory is set
 by `chunk_rows`, not by the input size. `in == kept + rejected` is checked at the end.
+
+`run_files` resumes: every piece (a stage's output of one chunk, a global decision, one chunk's
+kept/rejects files) is written atomically and then recorded, in a work folder named by the run's
+fingerprint, so a rerun after a kill computes only the pieces without a record.
 """
 
 from __future__ import annotations
@@ -359,6 +363,7 @@ class Pipeline:
         unreadable: list = []
         try:
             with _locked(stage / ".lock"):
+                trace_memory("filter: start")
                 if _arrow_native(files, False) is not None:
                     chunks = _parquet_chunks(files, self.chunk_rows)
                 else:
