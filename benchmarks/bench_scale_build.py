@@ -25,6 +25,7 @@ what the build itself holds (chunks, split hashes, writers) from the dedup/LM st
     # each build writes per-phase RSS lines (BILINGUAL_TRACE_MEMORY) to memory-<recipe>-x<factor>.log
     python benchmarks/bench_scale_build.py --recipes rowlocal default                    # + the default recipe
     python benchmarks/bench_scale_build.py --factors 1 10 --recipes rowlocal default     # a quick look
+    nice python benchmarks/bench_scale_build.py --post-filter --factors 10 100            # splits + writing alone
 """
 
 from __future__ import annotations
@@ -135,6 +136,71 @@ def run_build(snapshot: Path, out: Path, recipe: Path, chunk_rows: int, memory_l
             "chunks": stats.get("chunks")}
 
 
+def write_kept_like(snapshot: Path, folder: Path, chunk_rows: int) -> None:
+    """The snapshot's pairs re-cut into `kept-*.parquet` of `chunk_rows` rows, as the filter stage leaves
+    them (pair columns; the few rejected rows of rowlocal make no difference to what follows)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    k = 0
+    for f in sorted(snapshot.glob("pairs-*.parquet")):
+        for b in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
+            pq.write_table(pa.Table.from_batches([b]), folder / f"kept-{k:05d}.parquet", compression="zstd")
+            k += 1
+
+
+def measure_post_filter(kept: Path, out: Path) -> None:
+    """What the build does after its filter stage, alone: assign splits over the kept files, write the
+    split shards, count pairs per source; prints this process's peak RSS (for --post-filter)."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from bilingual.corpus.build import _source_counts, _write_splits
+    from bilingual.corpus.splits import assign_splits_files
+    from bilingual.filters.stages import trace_memory
+
+    files = sorted(kept.glob("kept-*.parquet"))
+    out.mkdir(parents=True, exist_ok=True)
+    trace_memory("post-filter: start")
+    codes = assign_splits_files(files, 0.02, 0.02, work_dir=out)
+    trace_memory("post-filter: splits assigned")
+    from collections import Counter
+
+    _write_splits(files, np.asarray(codes), out / "data", 100_000, Counter())
+    trace_memory("post-filter: splits written")
+    _source_counts(files)
+    trace_memory("post-filter: sources counted")
+
+
+def post_filter(args, pairs) -> None:
+    """--post-filter: the build's split assignment and writing at each factor, each in its own process."""
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_scale_build-"))
+    rows = []
+    for factor in args.factors:
+        snap, kept, out = work / f"post-x{factor}" / "snap", work / f"post-x{factor}" / "kept", work / f"post-x{factor}" / "out"
+        for target, targs in ((write_snapshot, (snap, pairs, factor * len(pairs), factor)),
+                              (write_kept_like, (snap, kept, args.chunk_rows))):
+            p = multiprocessing.get_context("spawn").Process(target=target, args=targs)
+            p.start()
+            p.join()
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--measure-post-filter", str(kept), str(out)]
+        env = dict(os.environ, BILINGUAL_TRACE_MEMORY="1")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        log = proc.stderr.read()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(log[-3000:])
+        r = {"factor": factor, "pairs": factor * len(pairs), "seconds": time.perf_counter() - t0,
+             "cpu_seconds": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+             "phases": [line for line in log.splitlines() if line.startswith("memory:")]}
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+        shutil.rmtree(work / f"post-x{factor}", ignore_errors=True)
+    base = rows[0]
+    for r in rows[1:]:
+        print(f"post-filter peak RSS {r['factor']}×/{base['factor']}×: {r['rss_mb']:.0f} / {base['rss_mb']:.0f} MiB "
+              f"= {r['rss_mb'] / base['rss_mb']:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", type=int, nargs="+", default=[10, 100])
@@ -143,9 +209,16 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--memory-logs", type=Path, default=None,
                     help="folder for each build's per-phase memory lines (default: the scratch folder)")
+    ap.add_argument("--post-filter", action="store_true",
+                    help="measure only what the build does after filtering (splits, split shards), on kept-like files")
+    ap.add_argument("--measure-post-filter", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure_post_filter:
+        return measure_post_filter(*args.measure_post_filter)
 
     pairs = bundled_pairs()
+    if args.post_filter:
+        return post_filter(args, pairs)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_scale_build-"))
     default = yaml.safe_load((REPO / "recipes" / "filters" / "default.yaml").read_text(encoding="utf-8"))
     rowlocal = dict(default, name="rowlocal", steps=[s for s in default["steps"] if s["step"] not in STATEFUL_STEPS])
