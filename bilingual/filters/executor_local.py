@@ -79,10 +79,37 @@ class StageData:
         return pa.chunked_array([c for col in parts for c in col.chunks], type=parts[0].type)
 
     def dataset(self):
-        """Every row as one memory-mapped `datasets.Dataset` (for a `fit` that reads text)."""
+        """Every row as one memory-mapped `datasets.Dataset` (for a `fit` that reads text), opened
+        only when the fit uses it: opening costs ~1.6 MB resident per chunk file (64 MB for 39
+        chunks), and the bundled fits (adequacy, perplexity) train on trusted data, not on it."""
         from datasets import Dataset, concatenate_datasets
 
-        return concatenate_datasets([Dataset.from_file(f) for files in self.chunk_files for f in files])
+        return _OpenedOnUse(lambda: concatenate_datasets([Dataset.from_file(f) for files in self.chunk_files
+                                                          for f in files]))
+
+
+class _OpenedOnUse:
+    """A stand-in for the object `make()` returns, made on first use (attribute, len, index, iteration)."""
+
+    def __init__(self, make):
+        self._make, self._obj = make, None
+
+    def _get(self):
+        if self._obj is None:
+            self._obj = self._make()
+        return self._obj
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
+
+    def __len__(self):
+        return len(self._get())
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
 
 
 @contextlib.contextmanager
