@@ -1,11 +1,3 @@
-# NOTE FROM THE LEAD (13:00 UTC; delete this comment once handled): a child's ru_maxrss (os.wait4 / RUSAGE_SELF /
-# RUSAGE_CHILDREN) starts at its PARENT's PEAK RSS: Python's subprocess uses vfork, and the kernel carries the old mm's
-# high-water mark across exec. Measured here: a parent that once held 500 MB (even after freeing it) makes a trivial
-# child report ru_maxrss = 511 MB. So any benchmark whose parent synthesizes data / serves pages / reads shards before
-# spawning the measured command reports the parent's peak, not the command's. Fix: measure through a small launcher,
-# e.g. run `/usr/bin/time -f '%e %U %S %M' CMD...` (GNU time forks CMD from a small process; %M = CMD's peak RSS in KB,
-# its CPU = %U+%S) or do all data work in a separate subprocess so the parent stays small (bench_scale_filter.py now
-# does this). Re-check any RSS ratio you measured this way.
 """Scale — build: `bilingual build` on 10× and 100× the bundled pairs, peak RSS and pairs/s in one run.
 
 Data: unique synthetic pairs made by joining 2–3 random real pairs (bn with bn, en with en) from the
@@ -14,7 +6,8 @@ bundled pairs number B (7,7xx); the sizes are 10·B and 100·B. Each build runs 
 process (`python -m bilingual build`, imports, filtering, splitting and writing included); peak RSS is
 its `ru_maxrss` from wait4(), cross-checked by its VmHWM polled from /proc every 0.1 s. Linux hands a
 child its parent's RSS high-water mark at exec (ru_maxrss of `python -c pass` started from a 600 MB
-parent reads 612 MB), so the synthetic data is made in a separate process and this one stays small. The named baseline is the 10× run of the same recipe in the same run:
+parent reads 612 MB), so the synthetic data is made in a separate process and this one stays small.
+The named baseline is the 10× run of the same recipe in the same run:
 the table gives 100×/10× ratios (targets: RSS ratio ≤ 1.2 and < 500 MB; throughput within 15%).
 
 Recipes: `default` (recipes/filters/default.yaml, as users run it) and `rowlocal` (the default minus
@@ -175,7 +168,8 @@ def post_filter(args, pairs) -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_scale_build-"))
     rows = []
     for factor in args.factors:
-        snap, kept, out = work / f"post-x{factor}" / "snap", work / f"post-x{factor}" / "kept", work / f"post-x{factor}" / "out"
+        folder = work / f"post-x{factor}"
+        snap, kept, out = folder / "snap", folder / "kept", folder / "out"
         for target, targs in ((write_snapshot, (snap, pairs, factor * len(pairs), factor)),
                               (write_kept_like, (snap, kept, args.chunk_rows))):
             p = multiprocessing.get_context("spawn").Process(target=target, args=targs)
@@ -194,7 +188,7 @@ def post_filter(args, pairs) -> None:
              "phases": [line for line in log.splitlines() if line.startswith("memory:")]}
         rows.append(r)
         print(json.dumps(r), flush=True)
-        shutil.rmtree(work / f"post-x{factor}", ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     base = rows[0]
     for r in rows[1:]:
         print(f"post-filter peak RSS {r['factor']}×/{base['factor']}×: {r['rss_mb']:.0f} / {base['rss_mb']:.0f} MiB "

@@ -47,7 +47,7 @@ from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, writ
 from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
 from bilingual.filters.stages import trace_memory
 
-BUILD_FORMAT = 2  # bump when the work-folder layout changes: old work folders are then stale
+BUILD_FORMAT = 3  # bump when the work-folder layout changes: old work folders are then stale
 DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
 DEFAULT_SHARD_ROWS = 100_000
 
@@ -199,8 +199,9 @@ class _FilterStage:
         if not resumed:
             self.pipeline.run_files(pair_files, self.dir, quiet=True, chunk_rows=self.chunk_rows)
         stats = json.loads((self.dir / STATS_JSON).read_text(encoding="utf-8"))
-        passes = stats.get("resumed", {}).get("chunk_passes", 0)
-        stats["resumed"] = {"chunk_passes": passes, "reused": passes if resumed else stats.get("resumed", {}).get("reused", 0)}
+        ran = stats.get("resumed") or {}  # the filter run's own count (a Ray run has none)
+        passes = ran.get("chunk_passes", 0)
+        stats["resumed"] = {"chunk_passes": passes, "reused": passes if resumed else ran.get("reused", 0)}
         return stats, resumed
 
     def kept_files(self) -> list[Path]:
