@@ -38,6 +38,24 @@ def snapshot_samples(root: Path, day: Optional[str] = None) -> list[Path]:
     return out
 
 
+def _resumed(r: dict) -> str:
+    """What a killed earlier run of this build had finished and this one reused."""
+    return (f"{r.get('reused', 0)} of {r.get('chunk_passes', 0)} filter chunk passes, "
+            f"{r.get('shards_reused', 0)} of {r.get('shards', 0)} output shards")
+
+
+def use_returning_allocator() -> None:
+    """Arrow allocations of this process from jemalloc, which hands freed pages back to the system: with
+    the default mimalloc pool, the split writing after filtering kept 60–80 MB more resident, by chance
+    more at 100× than at 10× (BENCHMARKS.md "Scale — build"). Arrow builds without jemalloc keep theirs."""
+    import pyarrow as pa
+
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, AttributeError):
+        pass
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="bilingual build", description=__doc__.splitlines()[0])
     ap.add_argument("--snapshot", action="append", type=Path, default=[],
@@ -55,6 +73,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
                     help="pairs filtered at a time (sets the memory; an interrupted build resumes after the last "
                          f"finished chunk); default {DEFAULT_CHUNK_ROWS}")
+    ap.add_argument("--executor", choices=["local", "ray"], default=None,
+                    help="filter executor: local (Dataset.map on this machine) or ray (Ray Data; needs the [ray] "
+                         "extra); default: the recipe's `executor`, local")
+    ap.add_argument("--ray-address", default=None,
+                    help="address of a running Ray cluster (`ray start --head` prints it); default: the recipe's, "
+                         "else a local Ray")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     console.set_quiet(args.quiet)
@@ -64,17 +88,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     from bilingual.sources.corpora.readers import CorpusFormatError
     from bilingual.storage import CorruptShardError, processed_dir
 
+    use_returning_allocator()
     try:
         snapshots = args.snapshot or snapshot_samples(args.root)
         eval_sets = [] if args.no_eval_sets else (args.eval_set or DEFAULT_EVAL_SETS)
         out = args.output_dir or processed_dir(args.root, args.version)
         stats = build_corpus(snapshots, Path(args.recipe), out, num_proc=args.num_proc, eval_sets=eval_sets,
-                             validation=args.validation, test=args.test, chunk_rows=args.chunk_rows)
+                             validation=args.validation, test=args.test, chunk_rows=args.chunk_rows,
+                             executor=args.executor, ray_address=args.ray_address)
     except (BuildSettingsError, RecipeError, CorruptShardError, CorpusFormatError, FileNotFoundError) as err:
         print(f"bilingual build: error: {err}", file=sys.stderr)
         return 2
     console.summary("build_corpus", {"output": stats["dataset_dir"], "in": stats["in"], "kept": stats["kept"],
-                                     "rejected": stats["rejected"], "seconds": stats["seconds"]})
+                                     "rejected": stats["rejected"], "seconds": stats["seconds"],
+                                     "resumed": _resumed(stats.get("resumed") or {})})
     return 0
 
 

@@ -44,7 +44,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if stats.get("unreadable"):
         console.summary("unreadable records", stats["unreadable"][:20])
     console.summary("filter", {"output": str(args.output_dir), "in": stats["in"], "kept": stats["kept"],
-                               "rejected": stats["rejected"], "unreadable": len(stats.get("unreadable") or [])})
+                               "rejected": stats["rejected"], "unreadable": len(stats.get("unreadable") or []),
+                               "resumed": "{reused} of {chunk_passes} chunk passes".format(
+                                   **(stats.get("resumed") or {"reused": 0, "chunk_passes": 0}))})
     return 0
 
 

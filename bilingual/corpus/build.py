@@ -16,8 +16,10 @@ How it stays flat and safe:
   that share a side with another row are grouped in memory (`corpus.splits`).
 - Everything is written into `.build-<name>-<fingerprint>/` beside the output folder; the finished
   folder replaces the old one by rename, so a killed build never touches the previous dataset.
-- A rerun with the same inputs, recipe and settings resumes from the stages already finished (filter,
-  splits, staged output); work folders of other (stale) runs are removed, and a swap cut short is undone.
+- A rerun with the same inputs, recipe and settings resumes where the killed run stopped: inside the
+  filter stage at the chunk (every chunk a filter stage finished is reused), then the split labels, then
+  each output shard already written; work folders of other (stale) runs are removed, and a swap cut
+  short is undone. stats["resumed"] says how much was reused.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ from bilingual.layout import (DATA_DIR, DOCUMENTS_DIR, DOCUMENTS_GLOB, KEPT_GLOB
                               REJECTS_SHARD, STATS_JSON)
 from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, write_json
 from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
+from bilingual.filters.stages import trace_memory
 
-BUILD_FORMAT = 2  # bump when the work-folder layout changes: old work folders are then stale
+BUILD_FORMAT = 3  # bump when the work-folder layout changes: old work folders are then stale
 DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
 DEFAULT_SHARD_ROWS = 100_000
 
@@ -185,7 +188,7 @@ class _FilterStage:
     at a time and decides global steps over the whole input) → work/filter/{kept-*,rejects/*,stats.json}.
 
     The executor writes its folder atomically, so a finished filter stage is one that has stats.json;
-    a killed one is redone on the next run (later stages resume from their own files)."""
+    a killed one resumes at the chunk on the next run (the executor's work folder is kept beside it)."""
 
     def __init__(self, work: Path, pipeline: Pipeline, chunk_rows: int):
         self.dir = work / "filter"
@@ -195,7 +198,11 @@ class _FilterStage:
         resumed = (self.dir / STATS_JSON).exists()
         if not resumed:
             self.pipeline.run_files(pair_files, self.dir, quiet=True, chunk_rows=self.chunk_rows)
-        return json.loads((self.dir / STATS_JSON).read_text(encoding="utf-8")), resumed
+        stats = json.loads((self.dir / STATS_JSON).read_text(encoding="utf-8"))
+        ran = stats.get("resumed") or {}  # the filter run's own count (a Ray run has none)
+        passes = ran.get("chunk_passes", 0)
+        stats["resumed"] = {"chunk_passes": passes, "reused": passes if resumed else ran.get("reused", 0)}
+        return stats, resumed
 
     def kept_files(self) -> list[Path]:
         return sorted(self.dir.glob(KEPT_GLOB))
@@ -207,16 +214,27 @@ class _FilterStage:
 # ------------------------------------------------------------------------------------------------ stage 2-3: write
 
 class _ShardedWriter:
-    """Rows into `<prefix>-0000k-of-0000N.parquet` (N known up front), `shard_rows` per file, each atomic."""
+    """Rows into `<prefix>-0000k-of-0000N.parquet` (N known up front), `shard_rows` per file, each atomic.
+
+    Resumes: shards a killed run of the same build finished (they are complete, being atomic) are
+    kept, and the rows they hold are skipped from the rows written again."""
 
     def __init__(self, folder: Path, prefix: str, total: int, shard_rows: int, schema: pa.Schema):
         self.folder, self.prefix, self.shard_rows, self.schema = folder, prefix, shard_rows, schema
         self.n_shards = max(1, -(-total // shard_rows))
         self.shard, self.rows, self._ctx, self._writer = 0, 0, None, None
         folder.mkdir(parents=True, exist_ok=True)
+        self.skip = 0
+        while self.shard < self.n_shards and self._path(self.shard).exists():
+            self.skip += pq.read_metadata(self._path(self.shard)).num_rows
+            self.shard += 1
+        self.reused = self.shard
+
+    def _path(self, shard: int) -> Path:
+        return self.folder / f"{self.prefix}-{shard:05d}-of-{self.n_shards:05d}.parquet"
 
     def _open(self):
-        path = self.folder / f"{self.prefix}-{self.shard:05d}-of-{self.n_shards:05d}.parquet"
+        path = self._path(self.shard)
         self._ctx = atomic_path(path)
         self._writer = pq.ParquetWriter(self._ctx.__enter__(), self.schema, **PARQUET_OPTS)
 
@@ -228,6 +246,10 @@ class _ShardedWriter:
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
+        if self.skip:
+            take = min(self.skip, table.num_rows)
+            self.skip -= take
+            table = table.slice(take)
         while table.num_rows:
             if self._writer is None:
                 self._open()
@@ -251,7 +273,7 @@ def _batches(files, batch_rows: int = 10_000) -> Iterator[pa.Table]:
             yield pa.Table.from_batches([b])
 
 
-def _write_splits(kept_files, codes: np.ndarray, folder: Path, shard_rows: int) -> dict:
+def _write_splits(kept_files, codes: np.ndarray, folder: Path, shard_rows: int, shards: Counter) -> dict:
     schema = pq.read_schema(kept_files[0])
     counts = {s: int((codes == i).sum()) for i, s in enumerate(SPLITS)}
     writers = {s: _ShardedWriter(folder, s, counts[s], shard_rows, schema) for s in SPLITS}
@@ -265,12 +287,14 @@ def _write_splits(kept_files, codes: np.ndarray, folder: Path, shard_rows: int) 
                 writers[s].write(part)
     for w in writers.values():
         w.close()
+        shards.update(shards=w.n_shards, reused=w.reused)
     if offset != len(codes):
         raise RuntimeError(f"split labels cover {len(codes)} rows but the kept files hold {offset}")
     return counts
 
 
-def _write_all(files, folder: Path, prefix: str, total: int, shard_rows: int, schema: Optional[pa.Schema] = None) -> int:
+def _write_all(files, folder: Path, prefix: str, total: int, shard_rows: int, schema: Optional[pa.Schema] = None,
+               shards: Optional[Counter] = None) -> int:
     tables = _batches(files) if schema is None else files
     n = 0
     writer = None
@@ -283,10 +307,12 @@ def _write_all(files, folder: Path, prefix: str, total: int, shard_rows: int, sc
         writer = _ShardedWriter(folder, prefix, 0, shard_rows, pq.read_schema(files[0]))
     if writer is not None:
         writer.close()
+        if shards is not None:
+            shards.update(shards=writer.n_shards, reused=writer.reused)
     return n
 
 
-def _write_documents(doc_files, folder: Path, shard_rows: int) -> dict:
+def _write_documents(doc_files, folder: Path, shard_rows: int, shards: Counter) -> dict:
     import pyarrow.compute as pc
 
     from dataset_builder.bilingual import DOC_SCHEMA, document_tables
@@ -297,7 +323,7 @@ def _write_documents(doc_files, folder: Path, shard_rows: int) -> dict:
                     for f in doc_files)
         if total:
             out[lang] = _write_all(document_tables(doc_files, lang), folder / lang, "train", total, shard_rows,
-                                   schema=DOC_SCHEMA)
+                                   schema=DOC_SCHEMA, shards=shards)
     return out
 
 
@@ -313,8 +339,10 @@ def _sources(pair_files, kept_files) -> list[dict]:
 def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Path, num_proc: int = 1,
                  eval_sets: Optional[list[Path]] = None, validation: float = 0.02, test: float = 0.02,
                  quiet: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 shard_rows: int = DEFAULT_SHARD_ROWS) -> dict:
-    """Build the processed dataset from raw snapshot folders; return stats (also in stats.json)."""
+                 shard_rows: int = DEFAULT_SHARD_ROWS, executor: Optional[str] = None,
+                 ray_address: Optional[str] = None) -> dict:
+    """Build the processed dataset from raw snapshot folders; return stats (also in stats.json).
+    `executor`/`ray_address` override the recipe's (`local` or `ray`) for the filter stage."""
     from dataset_builder.bilingual import snapshot_files
 
     t_start = time.perf_counter()
@@ -327,6 +355,9 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
     recipe_name = str(recipe) if not isinstance(recipe, dict) else recipe.get("name", "recipe")
     recipe_data = _with_eval_sets(recipe, eval_sets)
     load_recipe(recipe_data)  # validate everything before any work
+    from bilingual.filters.recipe import check_overrides
+
+    check_overrides(recipe_name, executor=executor, ray_address=ray_address)
     pair_files = snapshot_files(snapshot_dirs, PAIRS_GLOB)
     doc_files = snapshot_files(snapshot_dirs, DOCUMENTS_GLOB)
     if not pair_files:
@@ -334,6 +365,7 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
                                 "give raw snapshot folders (bilingual build --snapshot DIR)")
     check_shards(pair_files + doc_files)
     snapshot_errors = _snapshot_errors(pair_files + doc_files)
+    trace_memory("build: inputs checked")
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows)
@@ -344,7 +376,7 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
         stage = work / "out"
         if not (work / "out.done").exists():
             stats = _build_into(stage, work, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
-                                validation, test, chunk_rows, shard_rows, eval_sets, quiet)
+                                validation, test, chunk_rows, shard_rows, eval_sets, quiet, executor, ray_address)
             stats["seconds"] = round(time.perf_counter() - t_start, 3)
             stats["snapshot_errors"] = snapshot_errors
             stats["cleaned"] = cleaned
@@ -368,16 +400,16 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
 
 
 def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, recipe_name, output_dir, num_proc,
-                validation, test, chunk_rows, shard_rows, eval_sets, quiet) -> dict:
+                validation, test, chunk_rows, shard_rows, eval_sets, quiet, executor=None, ray_address=None) -> dict:
     """Stages 1–3 into the staging folder; returns the stats (without the card)."""
-    pipeline = Pipeline.from_recipe(recipe_data, num_proc=num_proc, artifacts_dir=stage / "artifacts")
+    pipeline = Pipeline.from_recipe(recipe_data, num_proc=num_proc, artifacts_dir=stage / "artifacts",
+                                    executor=executor, ray_address=ray_address)
     filt = _FilterStage(work, pipeline, chunk_rows)
     stats, resumed = filt.run(pair_files, quiet)
-    if resumed and not quiet:
-        console.summary("build: resumed", {"filter stage": "already finished"})
     for key in ("output_dir", "unreadable"):
         stats.pop(key, None)
     kept_files = filt.kept_files()
+    trace_memory("build: filter stage done")
 
     codes_path = work / "splits.npy"
     if not codes_path.exists():
@@ -385,12 +417,20 @@ def _build_into(stage: Path, work: Path, pair_files, doc_files, recipe_data, rec
         with atomic_path(codes_path) as tmp, open(tmp, "wb") as f:
             np.save(f, codes)
     codes = np.load(codes_path)
+    trace_memory("build: splits assigned")
 
-    for sub in (DATA_DIR, REJECTS_DIR, DOCUMENTS_DIR):
-        shutil.rmtree(stage / sub, ignore_errors=True)
-    splits = _write_splits(kept_files, codes, stage / DATA_DIR, shard_rows)
-    n_rej = _write_all(filt.reject_files(), stage / REJECTS_DIR, REJECTS_SHARD, stats["rejected"], shard_rows)
-    documents = _write_documents(doc_files, stage / DOCUMENTS_DIR, shard_rows) if doc_files else {}
+    shards = Counter()  # written / reused (finished by a killed run of this build)
+    splits = _write_splits(kept_files, codes, stage / DATA_DIR, shard_rows, shards)
+    trace_memory("build: splits written")
+    n_rej = _write_all(filt.reject_files(), stage / REJECTS_DIR, REJECTS_SHARD, stats["rejected"], shard_rows,
+                       shards=shards)
+    documents = _write_documents(doc_files, stage / DOCUMENTS_DIR, shard_rows, shards) if doc_files else {}
+    trace_memory("build: rejects and documents written")
+    stats["resumed"].update(shards=shards["shards"], shards_reused=shards["reused"])
+    if not quiet and (stats["resumed"]["reused"] or shards["reused"]):
+        r = stats["resumed"]
+        console.summary("build: resumed", {"filter chunk passes reused": f"{r['reused']} of {r['chunk_passes']}",
+                                           "output shards reused": f"{shards['reused']} of {shards['shards']}"})
 
     artifacts = stage / "artifacts"
     stats.update({

@@ -19,6 +19,21 @@ import pyarrow.compute as pc
 from bilingual.filters.base import DROP_REASON, DROP_STEP, META, TEXT_COLUMNS, Step, StepContext
 
 
+def trace_memory(label: str) -> None:
+    """With BILINGUAL_TRACE_MEMORY set, one stderr line per phase: current and peak RSS and the Arrow
+    pool (to find what grows with the input; benchmarks/bench_scale_build.py sets it)."""
+    if not os.environ.get("BILINGUAL_TRACE_MEMORY"):
+        return
+    import resource
+    import sys
+
+    with open("/proc/self/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"memory: {label}: rss {rss:.0f} MiB, peak {peak:.0f} MiB, arrow {pa.total_allocated_bytes() / 2**20:.0f} MiB",
+          file=sys.stderr, flush=True)
+
+
 class _FusedPass:
     """The batched function of one `map` pass over a chunk: apply pending global decisions (arrays
     over the whole input, indexed by `offset` + row in chunk), then run the stage's steps."""
@@ -103,16 +118,53 @@ def _apply_pending(table: pa.Table, offset: int, pending) -> pa.Table:
     return table.set_column(i, DROP_STEP, step).set_column(j, DROP_REASON, reason)
 
 
-def clean_leftovers(output_dir: Path) -> list[Path]:
+def clean_leftovers(output_dir: Path, keep: Path | None = None) -> list[Path]:
     """Remove what killed runs left: `.NAME.work-*` / `.NAME.old-*` beside the output folder and
-    `.work-*` inside it (older layout)."""
+    `.work-*` inside it (older layout), except `keep` (the work folder this run resumes from)."""
     gone = []
     for p in list(output_dir.parent.glob(f".{output_dir.name}.work-*")) + \
             list(output_dir.parent.glob(f".{output_dir.name}.old-*")) + \
             (list(output_dir.glob(".work-*")) if output_dir.is_dir() else []):
+        if keep is not None and p.absolute() == Path(keep).absolute():
+            continue
         shutil.rmtree(p, ignore_errors=True)
         gone.append(p)
     return gone
+
+
+RESUME_FORMAT = 1  # bump when the work-folder records change: older work folders are then not resumed
+
+
+def run_fingerprint(files, steps: list[Step], **settings) -> str:
+    """What decides a filter run's result: the input files (path, size, mtime), every step with its
+    parameters, and the settings that cut the input into chunks. A rerun with the same fingerprint
+    resumes from the chunk records of the killed one."""
+    import hashlib
+
+    def stat(p):
+        st = Path(p).stat()
+        return [str(Path(p).resolve()), st.st_size, st.st_mtime_ns]
+
+    blob = json.dumps({"format": RESUME_FORMAT, "inputs": [stat(f) for f in files],
+                       "steps": [[s.name, s.params.model_dump(mode="json")] for s in steps], **settings},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def read_record(path: Path) -> dict | None:
+    """A finished piece's record (written last and atomically, so its presence means the piece is done)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """An .npy file written atomically (a piece's data, before its record)."""
+    from bilingual.storage import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 def swap_in(new: Path, output_dir: Path) -> None:

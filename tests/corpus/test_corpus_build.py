@@ -162,9 +162,9 @@ def _published(out):
 
 
 def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
-    """SIGKILL a rebuild once its filter stage has finished: the old dataset (splits, stats.json, card) is
-    untouched and loadable; the rerun resumes after the filter stage, cleans leftovers, and equals an
-    uninterrupted build."""
+    """SIGKILL a rebuild in the middle of its filter stage (stage 0 and four chunks of stage 1 recorded):
+    the old dataset (splits, stats.json, card) is untouched and loadable; the rerun reuses those chunk
+    passes (and says so), cleans leftovers, and equals an uninterrupted build."""
     import os
     import signal
     import time
@@ -179,7 +179,7 @@ def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
     proc = subprocess.Popen(_cli_build(tmp_path / "new" / "raw", out, 150), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not list(out.parent.glob(".build-v1-*/filter/stats.json")):
+    while not list(out.parent.glob(".build-v1-*/.filter.work-*/work/stage-1/chunk-00003.json")):
         assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read()[-2000:]}"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -195,16 +195,22 @@ def test_killed_rebuild_keeps_old_dataset_then_resumes(tmp_path, samples):
     (stale / "filter").mkdir(parents=True)
 
     resumed = subprocess.run(_cli_build(tmp_path / "new" / "raw", out, 150), capture_output=True, text=True,
-                             cwd=tmp_path)
+                             cwd=tmp_path, env=dict(os.environ, COLUMNS="300"))  # the summary on one line
     assert resumed.returncode == 0, resumed.stderr
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["resumed_filter"] and stats["chunks"] == 12 and stats["in"] == 1800
+    assert not stats["resumed_filter"] and stats["chunks"] == 12 and stats["in"] == 1800
+    passes = 12 * 5  # 1,800 pairs in 150-row chunks; 4 stages of the default recipe + the output writer
+    assert stats["resumed"]["chunk_passes"] == passes and 12 + 4 <= stats["resumed"]["reused"] < passes
+    assert f"{stats['resumed']['reused']} of {passes} filter chunk passes" in resumed.stdout
     assert ".build-v1-0123456789abcdef" in stats["cleaned"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["v1"]  # no work, lock or old folders left
 
     fresh = tmp_path / "fresh" / "v1"
     subprocess.run(_cli_build(tmp_path / "new" / "raw", fresh, 150), check=True, capture_output=True, cwd=tmp_path)
-    assert not json.loads((fresh / "stats.json").read_text())["resumed_filter"]
+    fresh_stats = json.loads((fresh / "stats.json").read_text())
+    assert not fresh_stats["resumed_filter"] and fresh_stats["resumed"]["reused"] == 0
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in stats["steps"]] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in fresh_stats["steps"]]
     assert _published(out) == _published(fresh)
     dd = load_dataset(str(out))
     assert {s: len(dd[s]) for s in dd} == stats["splits"]
@@ -265,3 +271,53 @@ def test_output_folder_holding_other_files_is_refused(tmp_path, samples):
         build_corpus(snaps, REPO / "recipes" / "filters" / "default.yaml", tmp_path / "raw", quiet=True)
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [DAY]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_sharded_writer_reuses_the_shards_a_killed_run_finished(tmp_path):
+    """Shards are atomic, so the ones present are complete: a rerun keeps them, skips their rows and
+    writes only the rest; the files equal one uninterrupted write."""
+    import pyarrow as pa
+
+    from bilingual.corpus.build import _ShardedWriter
+
+    table = pa.table({"id": [f"r{i}" for i in range(250)]})
+
+    def write(folder):
+        w = _ShardedWriter(folder, "train", 250, 100, table.schema)
+        for b in table.to_batches(max_chunksize=30):
+            w.write(pa.Table.from_batches([b]))
+        w.close()
+        return w.reused
+
+    assert write(tmp_path / "clean") == 0
+    names = sorted(p.name for p in (tmp_path / "clean").iterdir())
+    assert names == [f"train-0000{k}-of-00003.parquet" for k in range(3)]
+    part = tmp_path / "killed"
+    part.mkdir()
+    for name in names[:2]:  # as a kill while the third shard was being written leaves it
+        (part / name).write_bytes((tmp_path / "clean" / name).read_bytes())
+    before = (part / names[0]).stat().st_mtime_ns
+    assert write(part) == 2
+    assert (part / names[0]).stat().st_mtime_ns == before  # not rewritten
+    assert {n: (part / n).read_bytes() for n in names} == {n: (tmp_path / "clean" / n).read_bytes() for n in names}
+
+
+def test_build_with_the_ray_executor_equals_local(tmp_path, samples):
+    """`bilingual build --executor ray` (a local Ray this run starts) publishes the same splits, rejects with
+    reasons and funnel as the local executor; the flag wins over the recipe's `executor: local`."""
+    pytest.importorskip("ray", reason="the [ray] extra (the test extra includes it)")
+    import os
+
+    make_snapshots(tmp_path, samples, n_tatoeba=120, n_tico=30)
+    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    runs = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor / "v1"
+        done = subprocess.run(_cli_build(tmp_path / "raw", out, 100) + ["--executor", executor], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        stats = json.loads((out / "stats.json").read_text())
+        runs[executor] = (_published(out), [{k: v for k, v in r.items() if k != "seconds"} for r in stats["steps"]],
+                          stats["executor"])
+    assert runs["ray"][2] == "ray" and runs["local"][2] == "local"
+    assert runs["ray"][:2] == runs["local"][:2]

@@ -151,3 +151,33 @@ def test_killed_rerun_never_mixes_old_stats_with_new_shards(samples, tmp_path, d
     assert stats["chunk_rows"] == 2000 and kept == default_run[0] and rejects == default_run[1]
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["artifacts", "rejects", "stats.json"] + [f"kept-{k:05d}.parquet" for k in range(4)])
+
+
+def test_killed_run_resumes_at_the_chunk_and_equals_a_clean_run(samples, tmp_path, default_run):
+    """SIGKILL `filter` once stage 0 and three chunks of stage 1 are recorded; the rerun with the same
+    inputs, recipe and chunk size reuses those chunk passes (and says so) and its kept ids, rejects with
+    reasons and funnel equal an uninterrupted run's; every input row is counted once."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "bilingual.commands.filter", "--recipe", str(DEFAULT), "--input", *_inputs(samples),
+           "--output-dir", str(out), "--chunk-rows", "1000"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
+    proc = subprocess.Popen(cmd + ["--quiet"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob(".out.work-*/work/stage-1/chunk-00002.json")):
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()  # nothing that looks like an output
+
+    rerun = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    kept, rejects, stats = _outputs(out)
+    passes = 8 * 5  # 7,713 pairs in 1,000-row chunks; 4 stages of the default recipe + the output writer
+    assert stats["resumed"]["chunk_passes"] == passes and 8 + 3 <= stats["resumed"]["reused"] < passes
+    assert f"{stats['resumed']['reused']} of {passes} chunk passes" in rerun.stdout
+    ref_kept, ref_rejects, ref_stats = default_run
+    assert kept == ref_kept and rejects == ref_rejects and _funnel(stats) == _funnel(ref_stats)
+    assert stats["in"] == 7713 == len(kept) + len(rejects)
+    assert not list(tmp_path.glob(".out.*"))  # the work folder is gone once the output is in place
