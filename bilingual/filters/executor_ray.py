@@ -35,16 +35,37 @@ ROW = "_row"
 LOCAL_OBJECT_STORE = 512 << 20  # a local Ray started here: Ray spills beyond this
 
 
+class RayUnavailableError(RuntimeError):
+    """Ray is not installed, or no cluster answers at the address given."""
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail in seconds, naming the address, when nothing listens there: `ray.init` on a dead address
+    keeps retrying for minutes. "auto" (a cluster found from this node) is left to Ray."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise RayUnavailableError(f"--ray-address {address}: no Ray head answers there ({err}); start one with "
+                           "`ray start --head` and pass the address it prints") from err
+
+
 def _connect(address: Optional[str], num_cpus: int) -> bool:
     """Join the cluster at `address` (or start a local Ray); True when this call started Ray."""
     try:
         import ray
     except ImportError as err:
-        raise RuntimeError("--executor ray needs Ray: pip install 'bilingual[ray]'") from err
+        raise RayUnavailableError("--executor ray needs Ray: pip install 'bilingual[ray]'") from err
     if ray.is_initialized():
         return False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
+        _check_reachable(address)
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE, **kwargs)

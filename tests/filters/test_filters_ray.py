@@ -62,3 +62,21 @@ def test_ray_executor_equals_local(cluster, samples, tmp_path):
     reasons = {r for _, _, r in rej_r}
     assert {"duplicate_pair", "near_duplicate"} & reasons  # the shuffled dedup paths did decide something
     assert not list(tmp_path.glob(".ray.*"))  # the work folder is gone
+
+
+def test_dead_ray_address_is_one_line_naming_it(tmp_path):
+    """`ray.init` on an address where nothing listens retries for minutes; we refuse at once, in one line."""
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "bilingual", "filter", "--recipe", str(DEFAULT), "--input",
+                           str(REPO / "data" / "samples" / "parallel" / "tatoeba-ben-eng.tsv"), "--output-dir",
+                           str(tmp_path / "out"), "--executor", "ray", "--ray-address", address],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert address in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
