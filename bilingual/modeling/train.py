@@ -25,6 +25,22 @@ RUN_META = "bilingual_run.json"
 RESULTS = "train_results.json"
 
 
+def skip_unused_optional_imports() -> None:
+    """Tell transformers that scikit-learn and SciPy are absent, so that loading its generation and trainer
+    modules does not import them: it imports them whenever they are installed (sklearn for assisted
+    generation's adaptive threshold, SciPy for object-detection losses), training a translation model uses
+    neither, and together they cost every training process ~70 MB of RSS (issue 12: < 500 MB per process).
+    Called when this module is imported, before anything loads those modules; once loaded it changes
+    nothing. transformers is pinned (4.57.x), whose `import_utils` holds these two flags."""
+    import transformers.utils.import_utils as available
+
+    available._sklearn_available = False
+    available._scipy_available = False
+
+
+skip_unused_optional_imports()
+
+
 # ----------------------------------------------------------------------------------- checkpoints
 def _step(path: Path) -> Optional[int]:
     try:
