@@ -6,17 +6,23 @@
 # e.g. run `/usr/bin/time -f '%e %U %S %M' CMD...` (GNU time forks CMD from a small process; %M = CMD's peak RSS in KB,
 # its CPU = %U+%S) or do all data work in a separate subprocess so the parent stays small (bench_scale_filter.py now
 # does this). Re-check any RSS ratio you measured this way.
-"""Training-data preparation at real sizes: peak RSS and time of tokenizing the train split, our on-disk cache
-(`tokenize_split(..., cache_dir=...)`, written once, memory-mapped, shared by ranks) against the previous
-in-memory tokenization (`keep_in_memory=True` in every rank), at 10x and 100x the bundled Tatoeba sample.
+"""Training-data preparation at real sizes, per process: peak RSS (and private vs file-backed RSS), wall and CPU
+seconds of loading and tokenizing the train split, at 10x and 100x the bundled Tatoeba sample. Modes:
+
+- `disk-cache`: `tokenize_split(..., cache_dir=...)`, the on-disk cache written once (from the input read as a
+  stream of bounded batches), memory-mapped and shared by ranks; then one epoch read as the trainer reads it;
+- `disk-cache-map` (baseline): the same cache file written by `Dataset.map` over the memory-mapped input (what
+  `tokenize_split` did before);
+- `in-memory` (baseline): `keep_in_memory=True`, what every rank did before the cache.
 
 Inputs are synthesized here: unique pairs made by joining two random real Tatoeba pairs (seeded), written as
-the corpus builder writes a split (`ShardWriter` shards and row groups). Each
-measurement runs in a fresh process (peak RSS is per process), both directions, the `tiny` preset's model
-and a tokenizer trained on the sample.
+the corpus builder writes a split (`ShardWriter` shards and row groups). Each measurement runs in a fresh
+process (peak RSS is per process) with its own fresh `datasets` cache (so each one also converts the Parquet
+split to Arrow, as the first run of a training job does), after importing what a training process imports;
+both directions, the `tiny` preset's model and a tokenizer trained on the sample.
 
     PYTHONPATH=$PWD nice python benchmarks/bench_train_data.py --scales 10 100 --json /tmp/bench_train_data.json
-    (add `--modes disk-cache` to skip the in-memory baseline)
+    (`--modes disk-cache` for the current path only)
 """
 
 from __future__ import annotations
