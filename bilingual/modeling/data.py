@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 from bilingual.modeling.families import check_lang
 
 REQUIRED_COLUMNS = ("bn", "en")
+PARQUET_RECORD_BATCH_ROWS = 100_000  # rows per record batch when `load_dataset` converts our Parquet splits
 SPLITS = ("train", "validation", "test")
 
 
@@ -74,8 +75,13 @@ def load_splits(dataset_name, splits: Sequence[str] = ("train", "validation"), s
         root = resolve_dataset_dir(name)
         where = str(root)
         _check_split_files(root, splits)
+        # Parquet shards are converted a row group at a time; written as one record batch each (not 1,000
+        # rows), opening the mapped Arrow file touches a few headers instead of one 64 KB page run per
+        # 1,000 rows (see RECORD_BATCH_BYTES)
+        big_batches = {} if streaming or not any(split_files(root, s) for s in splits) else \
+            {"writer_batch_size": PARQUET_RECORD_BATCH_ROWS}
         try:
-            dd = load_dataset(str(root), config_name, streaming=streaming)
+            dd = load_dataset(str(root), config_name, streaming=streaming, **big_batches)
         except Exception as err:  # datasets raises several types for an unreadable folder
             raise DataError(f"{root}: cannot be loaded as a dataset ({type(err).__name__}: {err})") from err
     out = {}
@@ -199,7 +205,11 @@ def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_l
     return out
 
 
-BATCH_ROWS = 1000  # input rows per tokenization batch, and rows per record batch of the written cache
+BATCH_ROWS = 1000  # input rows per tokenization batch
+# Bytes per record batch of the written cache. Opening a memory-mapped Arrow file reads every record batch's
+# header, and each such page fault maps up to 64 KB around it into the process's RSS: at 1,000 rows a batch
+# that was ~64 KB per 1,000 examples (58 MB at 928k examples), growing with the data.
+RECORD_BATCH_BYTES = 4 << 20
 
 
 def _tokenized_features():
@@ -211,22 +221,37 @@ def _tokenized_features():
                      "labels": List(Value("int64")), "length": Value("int64"), "direction": Value("string")})
 
 
-def write_tokenized(ds, fn, path: Path, desc: str = "tokenize", batch_rows: int = BATCH_ROWS) -> Path:
+def write_tokenized(ds, fn, path: Path, desc: str = "tokenize", batch_rows: int = BATCH_ROWS,
+                    record_batch_bytes: int = RECORD_BATCH_BYTES) -> Path:
     """Tokenize a map-style split into the Arrow file `path` (atomic: a temporary name, then rename), one
-    bounded batch at a time: input batches are read as a stream (`input_batches`) and written as they are
-    made, so neither the input nor the output is held or mapped in memory during the pass."""
+    bounded batch at a time: input batches are read as a stream (`input_batches`), and their tokenized Arrow
+    tables are written as one record batch per `record_batch_bytes`, so neither the input nor the output is
+    held or mapped in memory during the pass."""
     import os
 
+    import pyarrow as pa
     from datasets.arrow_writer import ArrowWriter
     from datasets.utils.tqdm import tqdm
 
+    features = _tokenized_features()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pending: list = []
+
+    def flush(writer):
+        if pending:
+            table = pa.concat_tables(pending)
+            writer.write_table(table, writer_batch_size=max(1, table.num_rows))
+            pending.clear()
+
     try:
-        with ArrowWriter(features=_tokenized_features(), path=str(tmp), writer_batch_size=batch_rows) as writer:
+        with ArrowWriter(features=features, path=str(tmp)) as writer:
             with tqdm(total=len(ds), desc=desc, unit=" examples") as bar:
                 for batch in input_batches(ds, batch_rows):
-                    writer.write_batch(fn(batch))
+                    pending.append(pa.Table.from_pydict(fn(batch), schema=features.arrow_schema))
+                    if sum(t.nbytes for t in pending) >= record_batch_bytes:
+                        flush(writer)
                     bar.update(len(batch["bn"]))
+            flush(writer)
             writer.finalize()
         os.replace(tmp, path)
     finally:
