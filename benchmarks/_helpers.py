@@ -5,28 +5,10 @@ bundled single-stream one; a static site on 127.0.0.1 that logs its requests."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
-from bilingual.layout import PARALLEL_SAMPLES, SAMPLES
-
-TATOEBA = PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv"
-TINY_MODEL_DONE = "TINY_MODEL_COMPLETE"  # marker: the folder is complete (a killed build is redone)
-
-
-def tatoeba_pairs(limit: int | None = None, max_chars: int = 40) -> list[dict]:
-    """Distinct Tatoeba pairs ({bn, en}) with English up to `max_chars`, in file order (deterministic)."""
-    from bilingual.sources.corpora.readers import read_tsv
-
-    seen, out = set(), []
-    for row in read_tsv(TATOEBA):
-        if not row["bn"] or not row["en"] or len(row["en"]) > max_chars or row["en"] in seen:
-            continue
-        seen.add(row["en"])
-        out.append({"bn": row["bn"], "en": row["en"]})
-        if limit and len(out) >= limit:
-            break
-    return out
+from bilingual.layout import SAMPLES
+from bilingual.modeling.tiny import TINY_MODEL_DONE, tatoeba_pairs, train_tiny_marian  # noqa: F401
 
 
 def english_sentences() -> list[str]:
@@ -59,51 +41,10 @@ def random_marian(folder: Path, d_model: int, layers: int, heads: int, vocab: in
     return Path(folder)
 
 
-def tiny_trained_marian(out_dir, steps: int = 600, n_pairs: int = 200, seed: int = 0, d_model: int = 64,
-                        layers: int = 2, lr: float = 2e-3) -> Path:
-    """A tiny product-config Marian trained both directions on short Tatoeba pairs, saved with its tokenizer
-    and its ONNX export (onnx/); `TINY_MODEL_DONE` is written last so a killed build is redone."""
-    import torch
-    from transformers import MarianMTModel
-
-    from bilingual.modeling import langtags
-    from bilingual.modeling.model import Preset, marian_config
-
-    random.seed(seed)
-    torch.manual_seed(seed)
-    out_dir = Path(out_dir)
-    pairs = tatoeba_pairs(n_pairs)
-    tokenizer = product_tokenizer(1200)
-    preset = Preset(d_model=d_model, encoder_layers=layers, decoder_layers=layers, heads=4, ffn_dim=4 * d_model,
-                    max_position_embeddings=128, dropout=0.0)
-    model = MarianMTModel(marian_config(preset, tokenizer))
-    gen = model.generation_config
-    gen.max_length, gen.num_beams, gen.bad_words_ids = 64, 1, [[tokenizer.pad_token_id]]
-    tag = langtags.TARGET_TAGS
-    examples = ([(f"{tag['en']} {p['bn']}", p["en"]) for p in pairs]
-                + [(f"{tag['bn']} {p['en']}", p["bn"]) for p in pairs])
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 30))
-    model.train()
-    for _ in range(steps):
-        batch = random.sample(examples, 32)
-        enc = tokenizer([s for s, _ in batch], text_target=[t for _, t in batch], padding=True, return_tensors="pt")
-        enc["labels"][enc["labels"] == tokenizer.pad_token_id] = -100
-        model(**enc).loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-    model.eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    from optimum.onnxruntime import ORTModelForSeq2SeqLM
-
-    ORTModelForSeq2SeqLM.from_pretrained(out_dir, export=True).save_pretrained(out_dir / "onnx")
-    tokenizer.save_pretrained(out_dir / "onnx")
-    (out_dir / TINY_MODEL_DONE).write_text(f"pairs={n_pairs} steps={steps} seed={seed}\n", encoding="utf-8")
-    return out_dir
+def tiny_trained_marian(out_dir, steps: int = 600, n_pairs: int = 200, seed: int = 0) -> Path:
+    """The tiny trained Marian the tests use too (`bilingual.modeling.tiny`), with its ONNX export (onnx/);
+    `TINY_MODEL_DONE` is written last so a killed build is redone."""
+    return train_tiny_marian(out_dir, n_pairs=n_pairs, steps=steps, seed=seed)
 
 
 # ------------------------------------------------------------------ Wikipedia dumps

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 from bilingual.modeling.families import check_lang
 
 REQUIRED_COLUMNS = ("bn", "en")
+PARQUET_RECORD_BATCH_ROWS = 100_000  # rows per record batch when `load_dataset` converts our Parquet splits
 SPLITS = ("train", "validation", "test")
 
 
@@ -74,8 +75,13 @@ def load_splits(dataset_name, splits: Sequence[str] = ("train", "validation"), s
         root = resolve_dataset_dir(name)
         where = str(root)
         _check_split_files(root, splits)
+        # Parquet shards are converted a row group at a time; written as one record batch each (not 1,000
+        # rows), opening the mapped Arrow file touches a few headers instead of one 64 KB page run per
+        # 1,000 rows (see RECORD_BATCH_BYTES)
+        big_batches = {} if streaming or not any(split_files(root, s) for s in splits) else \
+            {"writer_batch_size": PARQUET_RECORD_BATCH_ROWS}
         try:
-            dd = load_dataset(str(root), config_name, streaming=streaming)
+            dd = load_dataset(str(root), config_name, streaming=streaming, **big_batches)
         except Exception as err:  # datasets raises several types for an unreadable folder
             raise DataError(f"{root}: cannot be loaded as a dataset ({type(err).__name__}: {err})") from err
     out = {}
@@ -140,6 +146,8 @@ def encode_directions(hf_model, directions: Sequence[str], max_source_length: in
     def fn(batch: dict) -> dict:
         out = {"input_ids": [], "attention_mask": [], "labels": [], "length": [], "direction": []}
         keep = [i for i, (b, e) in enumerate(zip(batch["bn"], batch["en"])) if b and e]
+        if not keep:  # the tokenizer fails on an empty list
+            return out
         for src, tgt in pairs:
             srcs = [batch[src][i] for i in keep]
             tgts = [batch[tgt][i] for i in keep]
@@ -173,8 +181,10 @@ def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_l
 
     Map-style with `cache_dir`: written once to `cache_dir/tokenized-<key>.arrow` (key: data fingerprint,
     tokenizer, family, options) and memory-mapped from there; run it under `main_process_first()` so the
-    other processes of a distributed run read the main process's file instead of tokenizing again."""
-    from datasets import IterableDataset
+    other processes of a distributed run read the main process's file instead of tokenizing again.
+    The pass reads and writes in bounded batches (`write_tokenized`), so its memory does not grow with the
+    split; with `num_proc` > 1 it is `Dataset.map`'s (cache: one file per worker)."""
+    from datasets import Dataset, IterableDataset
 
     fn = encode_directions(hf_model, directions, max_source_length, max_target_length)
     kwargs = dict(batched=True, remove_columns=ds.column_names)
@@ -185,8 +195,110 @@ def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_l
         return ds.map(fn, load_from_cache_file=False, keep_in_memory=True, **kwargs)
     key = _tokenized_key(ds, hf_model, directions, max_source_length, max_target_length)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    return ds.map(fn, load_from_cache_file=True, cache_file_name=str(Path(cache_dir) / f"tokenized-{key}.arrow"),
-                  new_fingerprint=key, **kwargs)
+    path = Path(cache_dir) / f"tokenized-{key}.arrow"
+    if num_proc and num_proc > 1:
+        return ds.map(fn, load_from_cache_file=True, cache_file_name=str(path), new_fingerprint=key, **kwargs)
+    if not path.exists():
+        write_tokenized(ds, fn, path, desc=desc)
+    out = Dataset.from_file(str(path))
+    out._fingerprint = key  # as `map(new_fingerprint=key)` set it: the same data gets the same fingerprint
+    return out
+
+
+BATCH_ROWS = 1000  # input rows per tokenization batch
+# Bytes per record batch of the written cache. Opening a memory-mapped Arrow file reads every record batch's
+# header, and each such page fault maps up to 64 KB around it into the process's RSS: at 1,000 rows a batch
+# that was ~64 KB per 1,000 examples (58 MB at 928k examples), growing with the data.
+RECORD_BATCH_BYTES = 4 << 20
+
+
+def _tokenized_features():
+    """The tokenized cache's columns, typed as `Dataset.map` infers them (ids int32, mask int8); fixed here so
+    that a split with no usable pair still writes a readable, empty file."""
+    from datasets import Features, List, Value
+
+    return Features({"input_ids": List(Value("int32")), "attention_mask": List(Value("int8")),
+                     "labels": List(Value("int64")), "length": Value("int64"), "direction": Value("string")})
+
+
+def write_tokenized(ds, fn, path: Path, desc: str = "tokenize", batch_rows: int = BATCH_ROWS,
+                    record_batch_bytes: int = RECORD_BATCH_BYTES) -> Path:
+    """Tokenize a map-style split into the Arrow file `path` (atomic: a temporary name, then rename), one
+    bounded batch at a time: input batches are read as a stream (`input_batches`), and their tokenized Arrow
+    tables are written as one record batch per `record_batch_bytes`, so neither the input nor the output is
+    held or mapped in memory during the pass."""
+    import os
+
+    import pyarrow as pa
+    from datasets.arrow_writer import ArrowWriter
+    from datasets.utils.tqdm import tqdm
+
+    features = _tokenized_features()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pending: list = []
+
+    def flush(writer):
+        if pending:
+            table = pa.concat_tables(pending)
+            writer.write_table(table, writer_batch_size=max(1, table.num_rows))
+            pending.clear()
+
+    try:
+        with ArrowWriter(features=features, path=str(tmp)) as writer:
+            with tqdm(total=len(ds), desc=desc, unit=" examples") as bar:
+                for batch in input_batches(ds, batch_rows):
+                    pending.append(pa.Table.from_pydict(fn(batch), schema=features.arrow_schema))
+                    if sum(t.nbytes for t in pending) >= record_batch_bytes:
+                        flush(writer)
+                    bar.update(len(batch["bn"]))
+            flush(writer)
+            writer.finalize()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _backing_files(ds) -> Optional[list[str]]:
+    """The Arrow files whose rows, in order, are exactly `ds` (None when `ds` is in memory, a selection, a
+    slice, or has columns dropped or added after loading: any change but schema metadata)."""
+    from datasets.table import ConcatenationTable, MemoryMappedTable
+
+    if getattr(ds, "_indices", None) is not None:
+        return None
+    table = ds.data
+    rows = table.blocks if isinstance(table, ConcatenationTable) else [[table]]
+    if not rows or any(len(row) != 1 for row in rows):
+        return None
+    blocks = [row[0] for row in rows]
+    if not all(isinstance(b, MemoryMappedTable) and all(op == "replace_schema_metadata" for op, *_ in b.replays)
+               for b in blocks):
+        return None
+    return [b.path for b in blocks]
+
+
+def input_batches(ds, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
+    """`{bn: [...], en: [...]}` batches of a map-style split, in order. When the split is its Arrow files as
+    written (what `load_dataset` gives), they are read as a stream of record batches through ordinary file
+    reads: memory-mapping them instead would leave every page the pass touched counted in the process's
+    RSS until the end (issue 12: RSS grew with the data). Otherwise `Dataset.iter`."""
+    import pyarrow as pa
+
+    files = _backing_files(ds)
+    if files is None:
+        for batch in ds.iter(batch_size=batch_rows):
+            yield {"bn": batch["bn"], "en": batch["en"]}
+        return
+    seen = 0
+    for name in files:
+        with pa.OSFile(name) as fh:
+            for record_batch in pa.ipc.open_stream(fh):
+                for start in range(0, record_batch.num_rows, batch_rows):
+                    part = record_batch.slice(start, batch_rows)
+                    seen += part.num_rows
+                    yield {"bn": part.column("bn").to_pylist(), "en": part.column("en").to_pylist()}
+    if seen != len(ds):
+        raise DataError(f"{', '.join(files)}: read {seen} rows, the split has {len(ds)}")
 
 
 def split_by_node(ds, rank: int, world_size: int):
