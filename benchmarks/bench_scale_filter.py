@@ -90,6 +90,22 @@ def synthesize(folder: Path, n: int, seed: int = 11) -> list[Path]:
     return sorted(folder.glob("pairs-*.parquet"))
 
 
+def cut_prefix(shards: list[Path], n: int, part: Path) -> None:
+    """The first `n` pairs of the stream as their own shards (each size is a prefix of the largest)."""
+    if (part / "done").exists():
+        return
+    part.mkdir(parents=True, exist_ok=True)
+    left = n
+    for s in shards:
+        if left <= 0:
+            break
+        t = pq.read_table(s)
+        pq.write_table(t.slice(0, min(left, t.num_rows)), part / s.name, compression="zstd")
+        left -= t.num_rows
+        del t
+    (part / "done").touch()
+
+
 def run_filter(recipe: dict, shards: list[Path], out: Path, extra: list[str]) -> dict:
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -125,27 +141,18 @@ def main() -> int:
     args = ap.parse_args()
     data = args.work / "data"
     if args.synthesize_only:
-        synthesize(data, max(args.sizes))
+        shards = synthesize(data, max(args.sizes))
+        for n in args.sizes:
+            cut_prefix(shards, n, args.work / f"input-{n}")
         return 0
+    # Reading shards would grow this process, and a child's peak RSS starts from its parent's at fork
+    # (kept across exec): everything that touches the data runs in its own process.
     subprocess.run([sys.executable, __file__, "--synthesize-only", "--work", str(args.work), "--sizes",
                     *map(str, args.sizes)], check=True)
-    shards = sorted(data.glob("pairs-*.parquet"))
     results = {"uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
                "mode": args.mode, "runs": {}}
     for n in args.sizes:
-        part = args.work / f"input-{n}"  # a prefix of the stream as its own shards
-        if not (part / "done").exists():
-            part.mkdir(parents=True, exist_ok=True)
-            left = n
-            for s in shards:
-                if left <= 0:
-                    break
-                t = pq.read_table(s)
-                pq.write_table(t.slice(0, min(left, t.num_rows)), part / s.name, compression="zstd")
-                left -= t.num_rows
-                del t
-            (part / "done").touch()
-        inputs = sorted(part.glob("pairs-*.parquet"))
+        inputs = sorted((args.work / f"input-{n}").glob("pairs-*.parquet"))
         recipes = {"dedup": DEDUP} if args.mode == "dedup" else \
             {"default": yaml.safe_load((REPO / "recipes" / "filters" / "default.yaml").read_text()), "fasttext": FASTTEXT}
         for name, recipe in recipes.items():
