@@ -80,9 +80,13 @@ def test_exact_dedup_equals_in_memory_keep_first(rows, monkeypatch, chunk_rows, 
     assert _rejected(res) == expected and len(expected) > 300
 
 
-@pytest.mark.parametrize("chunk_rows, num_proc, part_bytes", [(100_000, 1, dedup.PART_BYTES), (1500, 2, 4096)])
-def test_near_dedup_equals_sequential_lsh(rows, monkeypatch, chunk_rows, num_proc, part_bytes):
+@pytest.mark.parametrize("chunk_rows, num_proc, part_bytes, verify_pairs, group_pairs",
+                         [(100_000, 1, dedup.PART_BYTES, dedup.VERIFY_PAIRS, dedup.GROUP_PAIRS), (1500, 2, 4096, 7, 1)])
+def test_near_dedup_equals_sequential_lsh(rows, monkeypatch, chunk_rows, num_proc, part_bytes, verify_pairs,
+                                          group_pairs):
     monkeypatch.setattr(dedup, "PART_BYTES", part_bytes)
+    monkeypatch.setattr(dedup, "VERIFY_PAIRS", verify_pairs)  # many verification batches
+    monkeypatch.setattr(dedup, "GROUP_PAIRS", group_pairs)  # every bucket of 3+ rows expanded row by row
     res = Pipeline.from_recipe({"steps": [{"step": "near_dedup", "threshold": 0.7}]},
                                chunk_rows=chunk_rows, num_proc=num_proc).run(Dataset.from_list(rows))
     expected = reference_near(rows, 0.7)
