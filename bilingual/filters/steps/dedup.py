@@ -5,8 +5,9 @@ a 64-bit key or a MinHash signature per row. A global `decide` then runs once ov
 reading that column back one chunk at a time and spilling to disk, so memory is set by the
 partition size, not by the input: exact keys are hash-partitioned into files and each partition
 is sorted; near-duplicate band keys are hash-partitioned, candidate pairs come from equal band keys
-within a partition, are verified against the signatures (a memory-mapped file), and resolved in
-row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
+within a partition and are verified there, a few thousand at a time, against the signatures (a
+memory-mapped file whose pages are dropped after each batch); only the similar pairs are kept, and
+resolved in row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
 shares a band with it and its estimated Jaccard is >= threshold.
 """
 
