@@ -105,3 +105,17 @@ def test_near_dedup_keeps_a_chain_middle_rule():
     ref = reference_near(rows, 0.8)
     res = Pipeline.from_recipe({"steps": [{"step": "near_dedup", "threshold": 0.8}]}).run(Dataset.from_list(rows))
     assert set(_rejected(res)) == ref == {1}
+
+
+@pytest.mark.parametrize("group_pairs", [1, 3, 1 << 20])
+def test_bucket_pairs_are_every_pair_of_each_bucket(monkeypatch, group_pairs):
+    """Candidate pairs of a sorted band partition: every (earlier, later) row pair sharing a key, once,
+    whether a bucket is expanded at once or row by row (huge buckets)."""
+    monkeypatch.setattr(dedup, "GROUP_PAIRS", group_pairs)
+    rng = np.random.default_rng(5)
+    rec = np.empty(300, dtype=dedup._REC)
+    rec["k"], rec["r"] = rng.integers(0, 40, 300), rng.permutation(1000)[:300]
+    rec = rec[np.lexsort((rec["r"], rec["k"]))]
+    got = [(int(a), int(b)) for i, j in dedup._bucket_pairs(rec) for a, b in zip(i, j)]
+    expected = [(int(x["r"]), int(y["r"])) for n, x in enumerate(rec) for y in rec[n + 1:] if x["k"] == y["k"]]
+    assert sorted(got) == sorted(expected) and len(got) == len(set(got)) and all(a < b for a, b in got)
