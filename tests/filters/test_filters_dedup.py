@@ -114,7 +114,7 @@ def test_bucket_pairs_are_every_pair_of_each_bucket(monkeypatch, group_pairs):
     monkeypatch.setattr(dedup, "GROUP_PAIRS", group_pairs)
     rng = np.random.default_rng(5)
     rec = np.empty(300, dtype=dedup._REC)
-    rec["k"], rec["r"] = rng.integers(0, 40, 300), rng.permutation(1000)[:300]
+    rec["k"], rec["r"] = rng.integers(0, 120, 300), rng.permutation(1000)[:300]  # buckets of 1 to ~8 rows
     rec = rec[np.lexsort((rec["r"], rec["k"]))]
     got = [(int(a), int(b)) for i, j in dedup._bucket_pairs(rec) for a, b in zip(i, j)]
     expected = [(int(x["r"]), int(y["r"])) for n, x in enumerate(rec) for y in rec[n + 1:] if x["k"] == y["k"]]

@@ -53,7 +53,7 @@ def _exact_outputs(p: ExactDedupParams):
     return {f"_h_{k}": "int64" for k in p.keys}
 
 
-PART_BYTES = 32 << 20  # one spill partition is sorted in memory: ~32 MB of (key, row) records
+PART_BYTES = 16 << 20  # one spill partition is sorted in memory: ~16 MB of (key, row) records (~3x that at the peak)
 MAX_PARTS = 256
 _REC = np.dtype([("k", "<u8"), ("r", "<i8")])
 
@@ -301,17 +301,21 @@ def _signature_chunks(col: pa.ChunkedArray, num_perm: int):
 
 
 VERIFY_PAIRS = 4096  # candidate pairs verified at once: they touch <= 2 x 4096 signature pages (32 MB) of the file
-GROUP_PAIRS = 1 << 20  # a bucket with more pairs than this is expanded one row at a time
+GROUP_PAIRS = 1 << 18  # a bucket with more pairs than this is expanded one row at a time
 
 
 def _bucket_pairs(rec: np.ndarray):
     """(i, j) candidate pairs (i < j) of every bucket of equal band keys in a sorted partition, in
-    arrays of about GROUP_PAIRS pairs at most (a huge bucket, e.g. many copies of one text, is
-    expanded one row at a time so its pairs are never all in memory)."""
+    arrays of about GROUP_PAIRS pairs at most. Buckets of two rows (nearly all) are taken at once;
+    a huge bucket (e.g. many copies of one text) is expanded one row at a time, so its pairs are
+    never all in memory."""
     start = np.flatnonzero(np.r_[True, rec["k"][1:] != rec["k"][:-1]])
     size = np.diff(np.r_[start, len(rec)])
+    two = start[size == 2]
+    for a in range(0, len(two), GROUP_PAIRS):
+        yield rec["r"][two[a:a + GROUP_PAIRS]], rec["r"][two[a:a + GROUP_PAIRS] + 1]
     firsts, seconds, held = [], [], 0
-    for s, g in zip(start[size > 1].tolist(), size[size > 1].tolist()):
+    for s, g in zip(start[size > 2].tolist(), size[size > 2].tolist()):
         rows = rec["r"][s:s + g]
         if g * (g - 1) // 2 <= GROUP_PAIRS:
             a, b = np.triu_indices(g, 1)
