@@ -6,15 +6,14 @@ reading that column back one chunk at a time and spilling to disk, so memory is 
 partition size, not by the input: exact keys are hash-partitioned into files and each partition
 is sorted; near-duplicate band keys are hash-partitioned, candidate pairs come from equal band keys
 within a partition and are verified there, a few thousand at a time, against the signatures (a
-memory-mapped file whose pages are dropped after each batch); only the similar pairs are kept, and
-resolved in row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
+file, read row by row); only the similar pairs are kept, and resolved in row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
 shares a band with it and its estimated Jaccard is >= threshold.
 """
 
 from __future__ import annotations
 
 import functools
-import mmap
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -300,7 +299,7 @@ def _signature_chunks(col: pa.ChunkedArray, num_perm: int):
         yield vals.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False).reshape(-1, num_perm)
 
 
-VERIFY_PAIRS = 4096  # candidate pairs verified at once: they touch <= 2 x 4096 signature pages (32 MB) of the file
+VERIFY_PAIRS = 4096  # candidate pairs verified at once: <= 8192 signatures (2 MB) read
 GROUP_PAIRS = 1 << 18  # a bucket with more pairs than this is expanded one row at a time
 
 
@@ -333,29 +332,27 @@ def _bucket_pairs(rec: np.ndarray):
 
 
 class _SignatureFile:
-    """The signatures of every row in a file, compared through a memory map in small batches whose
-    pages are dropped after each batch, so the resident part stays ~VERIFY_PAIRS pages whatever
-    the input size (the whole map would grow RSS by 256 bytes per row)."""
+    """The signatures of every row in a file, read row by row with pread for each batch of pairs.
+    Not a memory map: the kernel maps the pages around every touched page (fault-around), so even
+    small random batches made the whole file (256 bytes per row) resident in this process."""
 
     def __init__(self, path: Path, n: int, num_perm: int):
-        self.n, self.num_perm = n, num_perm
-        self.file = open(path, "rb")
-        self.mm = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ) if n else None
+        self.row_bytes, self.num_perm = num_perm * 4, num_perm
+        self.fd = os.open(path, os.O_RDONLY)
 
     def similar(self, i: np.ndarray, j: np.ndarray, min_equal: float) -> np.ndarray:
         out = np.zeros(len(i), dtype=bool)
         for a in range(0, len(i), VERIFY_PAIRS):
-            sigs = np.frombuffer(self.mm, dtype=np.uint32).reshape(self.n, self.num_perm)
-            sl = slice(a, a + VERIFY_PAIRS)
-            out[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= min_equal
-            del sigs
-            self.mm.madvise(mmap.MADV_DONTNEED)
+            bi, bj = i[a:a + VERIFY_PAIRS], j[a:a + VERIFY_PAIRS]
+            rows = np.unique(np.concatenate([bi, bj]))
+            buf = b"".join([os.pread(self.fd, self.row_bytes, r * self.row_bytes) for r in rows.tolist()])
+            sigs = np.frombuffer(buf, dtype=np.uint32).reshape(len(rows), self.num_perm)
+            si, sj = sigs[np.searchsorted(rows, bi)], sigs[np.searchsorted(rows, bj)]
+            out[a:a + VERIFY_PAIRS] = np.count_nonzero(si == sj, axis=1) >= min_equal
         return out
 
     def close(self) -> None:
-        if self.mm is not None:
-            self.mm.close()
-        self.file.close()
+        os.close(self.fd)
 
 
 def _near_decide(data, alive: np.ndarray, p: NearDedupParams, ctx):
