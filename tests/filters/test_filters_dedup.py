@@ -80,9 +80,13 @@ def test_exact_dedup_equals_in_memory_keep_first(rows, monkeypatch, chunk_rows, 
     assert _rejected(res) == expected and len(expected) > 300
 
 
-@pytest.mark.parametrize("chunk_rows, num_proc, part_bytes", [(100_000, 1, dedup.PART_BYTES), (1500, 2, 4096)])
-def test_near_dedup_equals_sequential_lsh(rows, monkeypatch, chunk_rows, num_proc, part_bytes):
+@pytest.mark.parametrize("chunk_rows, num_proc, part_bytes, verify_pairs, group_pairs",
+                         [(100_000, 1, dedup.PART_BYTES, dedup.VERIFY_PAIRS, dedup.GROUP_PAIRS), (1500, 2, 4096, 7, 1)])
+def test_near_dedup_equals_sequential_lsh(rows, monkeypatch, chunk_rows, num_proc, part_bytes, verify_pairs,
+                                          group_pairs):
     monkeypatch.setattr(dedup, "PART_BYTES", part_bytes)
+    monkeypatch.setattr(dedup, "VERIFY_PAIRS", verify_pairs)  # many verification batches
+    monkeypatch.setattr(dedup, "GROUP_PAIRS", group_pairs)  # every bucket of 3+ rows expanded row by row
     res = Pipeline.from_recipe({"steps": [{"step": "near_dedup", "threshold": 0.7}]},
                                chunk_rows=chunk_rows, num_proc=num_proc).run(Dataset.from_list(rows))
     expected = reference_near(rows, 0.7)
@@ -101,3 +105,17 @@ def test_near_dedup_keeps_a_chain_middle_rule():
     ref = reference_near(rows, 0.8)
     res = Pipeline.from_recipe({"steps": [{"step": "near_dedup", "threshold": 0.8}]}).run(Dataset.from_list(rows))
     assert set(_rejected(res)) == ref == {1}
+
+
+@pytest.mark.parametrize("group_pairs", [1, 3, 1 << 20])
+def test_bucket_pairs_are_every_pair_of_each_bucket(monkeypatch, group_pairs):
+    """Candidate pairs of a sorted band partition: every (earlier, later) row pair sharing a key, once,
+    whether a bucket is expanded at once or row by row (huge buckets)."""
+    monkeypatch.setattr(dedup, "GROUP_PAIRS", group_pairs)
+    rng = np.random.default_rng(5)
+    rec = np.empty(300, dtype=dedup._REC)
+    rec["k"], rec["r"] = rng.integers(0, 120, 300), rng.permutation(1000)[:300]  # buckets of 1 to ~8 rows
+    rec = rec[np.lexsort((rec["r"], rec["k"]))]
+    got = [(int(a), int(b)) for i, j in dedup._bucket_pairs(rec) for a, b in zip(i, j)]
+    expected = [(int(x["r"]), int(y["r"])) for n, x in enumerate(rec) for y in rec[n + 1:] if x["k"] == y["k"]]
+    assert sorted(got) == sorted(expected) and len(got) == len(set(got)) and all(a < b for a, b in got)

@@ -5,15 +5,15 @@ a 64-bit key or a MinHash signature per row. A global `decide` then runs once ov
 reading that column back one chunk at a time and spilling to disk, so memory is set by the
 partition size, not by the input: exact keys are hash-partitioned into files and each partition
 is sorted; near-duplicate band keys are hash-partitioned, candidate pairs come from equal band keys
-within a partition, are verified against the signatures (a memory-mapped file), and resolved in
-row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
+within a partition and are verified there, a few thousand at a time, against the signatures (a
+file, read row by row); only the similar pairs are kept, and resolved in row order. Decisions: the FIRST occurrence stays; a row is a near-duplicate when an earlier KEPT row
 shares a band with it and its estimated Jaccard is >= threshold.
 """
 
 from __future__ import annotations
 
 import functools
-import mmap
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -52,7 +52,7 @@ def _exact_outputs(p: ExactDedupParams):
     return {f"_h_{k}": "int64" for k in p.keys}
 
 
-PART_BYTES = 32 << 20  # one spill partition is sorted in memory: ~32 MB of (key, row) records
+PART_BYTES = 16 << 20  # one spill partition is sorted in memory: ~16 MB of (key, row) records (~3x that at the peak)
 MAX_PARTS = 256
 _REC = np.dtype([("k", "<u8"), ("r", "<i8")])
 
@@ -91,6 +91,17 @@ def _rows(offset: int, n: int) -> np.ndarray:
     return np.arange(offset, offset + n, dtype=np.int64)
 
 
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps it after large temporary arrays, so the
+    process would stay at its decide peak while the rest of the run writes its output)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _exact_decide(data, alive: np.ndarray, p: ExactDedupParams, ctx):
     """Keep-first per key, by hash partitions on disk: in each sorted partition the first row of a
     run of equal keys stays, the others are duplicates."""
@@ -112,6 +123,7 @@ def _exact_decide(data, alive: np.ndarray, p: ExactDedupParams, ctx):
             dup = rec["r"][~first]
             codes[dup] = i
             live[dup] = False
+    _release_freed_memory()
     return codes, [f"duplicate_{k}" for k in p.keys]
 
 
@@ -287,9 +299,67 @@ def _signature_chunks(col: pa.ChunkedArray, num_perm: int):
         yield vals.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False).reshape(-1, num_perm)
 
 
+VERIFY_PAIRS = 4096  # candidate pairs verified at once: <= 8192 signatures (2 MB) read
+GROUP_PAIRS = 1 << 18  # a bucket with more pairs than this is expanded one row at a time
+
+
+def _bucket_pairs(rec: np.ndarray):
+    """(i, j) candidate pairs (i < j) of every bucket of equal band keys in a sorted partition, in
+    arrays of about GROUP_PAIRS pairs at most. Buckets of two rows (nearly all) are taken at once;
+    a huge bucket (e.g. many copies of one text) is expanded one row at a time, so its pairs are
+    never all in memory."""
+    start = np.flatnonzero(np.r_[True, rec["k"][1:] != rec["k"][:-1]])
+    size = np.diff(np.r_[start, len(rec)])
+    two = start[size == 2]
+    for a in range(0, len(two), GROUP_PAIRS):
+        yield rec["r"][two[a:a + GROUP_PAIRS]], rec["r"][two[a:a + GROUP_PAIRS] + 1]
+    firsts, seconds, held = [], [], 0
+    for s, g in zip(start[size > 2].tolist(), size[size > 2].tolist()):
+        rows = rec["r"][s:s + g]
+        if g * (g - 1) // 2 <= GROUP_PAIRS:
+            a, b = np.triu_indices(g, 1)
+            firsts.append(rows[a])
+            seconds.append(rows[b])
+            held += len(a)
+        else:
+            for a in range(g - 1):
+                yield np.full(g - 1 - a, rows[a]), rows[a + 1:]
+        if held >= GROUP_PAIRS:
+            yield np.concatenate(firsts), np.concatenate(seconds)
+            firsts, seconds, held = [], [], 0
+    if firsts:
+        yield np.concatenate(firsts), np.concatenate(seconds)
+
+
+class _SignatureFile:
+    """The signatures of every row in a file, read row by row with pread for each batch of pairs.
+    Not a memory map: the kernel maps the pages around every touched page (fault-around), so even
+    small random batches made the whole file (256 bytes per row) resident in this process."""
+
+    def __init__(self, path: Path, n: int, num_perm: int):
+        self.row_bytes, self.num_perm = num_perm * 4, num_perm
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def similar(self, i: np.ndarray, j: np.ndarray, min_equal: float) -> np.ndarray:
+        out = np.zeros(len(i), dtype=bool)
+        for a in range(0, len(i), VERIFY_PAIRS):
+            bi, bj = i[a:a + VERIFY_PAIRS], j[a:a + VERIFY_PAIRS]
+            rows = np.unique(np.concatenate([bi, bj]))
+            buf = b"".join([os.pread(self.fd, self.row_bytes, r * self.row_bytes) for r in rows.tolist()])
+            sigs = np.frombuffer(buf, dtype=np.uint32).reshape(len(rows), self.num_perm)
+            si, sj = sigs[np.searchsorted(rows, bi)], sigs[np.searchsorted(rows, bj)]
+            out[a:a + VERIFY_PAIRS] = np.count_nonzero(si == sj, axis=1) >= min_equal
+        return out
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def _near_decide(data, alive: np.ndarray, p: NearDedupParams, ctx):
-    """Signatures to a file, band keys hash-partitioned on disk, candidate pairs from equal keys,
-    verified, then resolved in row order (a later row drops when a kept earlier row matches)."""
+    """Signatures to a file, band keys hash-partitioned on disk; in each partition the candidate
+    pairs (equal band keys) are verified against the signatures batch by batch and only the
+    similar pairs kept; then resolved in row order (a later row drops when a kept earlier row
+    matches). Memory: one partition and one batch of pairs, not every candidate of the input."""
     bands, rows = lsh_params(p.threshold, p.num_perm, p.recall_weight)
     n = len(alive)
     codes = np.zeros(n, dtype=np.int8)
@@ -305,30 +375,22 @@ def _near_decide(data, alive: np.ndarray, p: NearDedupParams, ctx):
                 sel = alive[r]
                 parts.add(band_keys(sigs[sel], bands, rows).ravel(), np.repeat(r[sel], bands))
                 offset += len(sigs)
-    firsts, seconds = [], []
-    for rec in parts:
-        if len(rec) < 2:
-            continue
-        start = np.flatnonzero(np.r_[True, rec["k"][1:] != rec["k"][:-1]])
-        size = np.diff(np.r_[start, len(rec)])
-        for s, g in zip(start[size > 1], size[size > 1]):
-            a, b = np.triu_indices(int(g), 1)
-            firsts.append(rec["r"][s + a])
-            seconds.append(rec["r"][s + b])
-    if not firsts:
-        return codes, ["near_duplicate"]
-    i, j = np.concatenate(firsts), np.concatenate(seconds)  # i < j: records are sorted by row
-    pair = np.unique(i * np.int64(n) + j)  # a pair sharing several bands is verified once
-    i, j = pair // n, pair % n
-    similar = np.zeros(len(i), dtype=bool)
-    with open(sig_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        for a in range(0, len(i), 65536):
-            sigs = np.frombuffer(mm, dtype=np.uint32).reshape(n, p.num_perm)
-            sl = slice(a, a + 65536)
-            similar[sl] = np.count_nonzero(sigs[i[sl]] == sigs[j[sl]], axis=1) >= p.threshold * p.num_perm
-            del sigs
-            mm.madvise(mmap.MADV_DONTNEED)  # the pages read stay out of this process's RSS
-    codes[keep_first_dropped(i[similar], j[similar], alive)] = 1
+    signatures = _SignatureFile(sig_path, n, p.num_perm)
+    similar_i, similar_j = [], []
+    try:
+        for rec in parts:
+            if len(rec) < 2:
+                continue
+            for i, j in _bucket_pairs(rec):  # i < j: records are sorted by row
+                ok = signatures.similar(i, j, p.threshold * p.num_perm)
+                similar_i.append(i[ok])
+                similar_j.append(j[ok])
+            del rec
+    finally:
+        signatures.close()
+    if similar_i:  # a pair sharing several bands is in here once per band: keep_first_dropped dedupes
+        codes[keep_first_dropped(np.concatenate(similar_i), np.concatenate(similar_j), alive)] = 1
+    _release_freed_memory()
     return codes, ["near_duplicate"]
 
 
