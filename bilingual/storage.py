@@ -52,6 +52,25 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+@contextlib.contextmanager
+def run_lock(path: Path, busy: Callable[[], Exception], remove_after: bool = False):
+    """An exclusive lock on the file `path` for one run, so two runs never write the same folder; a second
+    run fails at once with the error `busy()` makes (it says what to do), instead of waiting."""
+    import fcntl
+
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy() from None
+        try:
+            yield
+        finally:
+            if remove_after:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where Linux allows (os.umask is set-and-return)."""
     with contextlib.suppress(OSError, ValueError):

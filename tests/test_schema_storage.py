@@ -155,3 +155,35 @@ def test_malformed_tmx_keeps_what_was_read(tmp_path):
     assert counts["kept"] == 1 and counts["status"] == "error" and "cut.tmx" in counts["reason"]
     assert "line 1" in counts["reason"]
     assert storage.read_manifest(tmp_path / "snap")[0].status == "error"
+
+
+def test_run_lock_refuses_a_second_run_at_once(tmp_path):
+    """Two runs into one folder: the second fails immediately with the caller's error, not a wait."""
+    import multiprocessing
+
+    from bilingual.storage import run_lock
+
+    lock = tmp_path / ".lock"
+
+    class Busy(RuntimeError):
+        pass
+
+    with run_lock(lock, lambda: Busy("busy"), remove_after=True):
+        ctx = multiprocessing.get_context("spawn")  # another process, as a second run would be
+        with ctx.Pool(1) as pool:
+            assert pool.apply(_try_lock, (str(lock),)) == "busy"
+    assert not lock.exists()
+    with run_lock(lock, lambda: Busy("busy")):  # free again once released
+        pass
+
+
+def _try_lock(path: str) -> str:
+    from pathlib import Path
+
+    from bilingual.storage import run_lock
+
+    try:
+        with run_lock(Path(path), lambda: RuntimeError("busy")):
+            return "acquired"
+    except RuntimeError as err:
+        return str(err)

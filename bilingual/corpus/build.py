@@ -24,8 +24,6 @@ How it stays flat and safe:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -43,7 +41,7 @@ from bilingual import console
 from bilingual.corpus.splits import SPLITS, assign_splits_files
 from bilingual.layout import (DATA_DIR, DOCUMENTS_DIR, DOCUMENTS_GLOB, KEPT_GLOB, PAIRS_GLOB, REJECTS_DIR, REJECTS_GLOB,
                               REJECTS_SHARD, STATS_JSON)
-from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, write_json
+from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, run_lock, write_json
 from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
 from bilingual.filters.stages import trace_memory
 
@@ -133,22 +131,6 @@ def _snapshot_errors(files) -> list[str]:
             errors.append(str(err))
             print(f"bilingual build: warning: {err}", file=sys.stderr)
     return errors
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """One build per output folder at a time (a second one fails at once with the lock's name)."""
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BuildSettingsError(f"{path}: another build of this output folder is running; wait for it") from None
-        try:
-            yield
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _recover_and_clean(output_dir: Path, keep: Path) -> list[str]:
@@ -370,7 +352,9 @@ def build_corpus(snapshot_dirs: list[Path], recipe: Path | dict, output_dir: Pat
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows)
     work = output_dir.parent / f".build-{output_dir.name}-{fp}"
-    with _locked(output_dir.parent / f".{output_dir.name}.build.lock"):
+    lock = output_dir.parent / f".{output_dir.name}.build.lock"
+    with run_lock(lock, lambda: BuildSettingsError(
+            f"{lock}: another build of this output folder is running; wait for it"), remove_after=True):
         cleaned = _recover_and_clean(output_dir, keep=work)
         _check_replaceable(output_dir)
         stage = work / "out"

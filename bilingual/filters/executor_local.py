@@ -16,7 +16,6 @@ fingerprint, so a rerun after a kill computes only the pieces without a record.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import json
@@ -38,7 +37,7 @@ from bilingual.filters.recipe import Recipe, load_recipe
 from bilingual.filters.stages import (_apply_pending, _FusedPass, _parquet_chunks, _stages, clean_leftovers,
                                       read_record, run_fingerprint, save_array, swap_in, trace_memory,
                                       write_kept_rejects)
-from bilingual.storage import write_json
+from bilingual.storage import run_lock, write_json
 from bilingual.filters.stats import count_drops, funnel, print_stats
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -110,19 +109,6 @@ class _OpenedOnUse:
 
     def __iter__(self):
         return iter(self._get())
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """One run per work folder at a time (a second one fails at once, naming the folder)."""
-    import fcntl
-
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PipelineCheckError(f"{path.parent}: another run into this output folder is using it; wait for it") from None
-        yield
 
 
 def _with_drop_columns(ds):
@@ -389,7 +375,9 @@ class Pipeline:
         ctx_dir, self.artifacts_dir = self.artifacts_dir, artifacts
         unreadable: list = []
         try:
-            with _locked(stage / ".lock"):
+            lock = stage / ".lock"
+            with run_lock(lock, lambda: PipelineCheckError(
+                    f"{lock.parent}: another run into this output folder is using it; wait for it")):
                 trace_memory("filter: start")
                 if _arrow_native(files, False) is not None:
                     chunks = _parquet_chunks(files, self.chunk_rows)
