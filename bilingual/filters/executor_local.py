@@ -35,7 +35,7 @@ from bilingual.filters.base import (DROP_REASON, DROP_STEP, META, PipelineCheckE
                                     StepContext)
 from bilingual.filters.recipe import Recipe, load_recipe
 from bilingual.filters.stages import (_apply_pending, _FusedPass, _parquet_chunks, _stages, clean_leftovers,
-                                      read_record, run_fingerprint, save_array, swap_in, trace_memory,
+                                      numbered, read_record, run_fingerprint, save_array, swap_in, trace_memory,
                                       write_kept_rejects)
 from bilingual.storage import run_lock, write_json
 from bilingual.filters.stats import count_drops, funnel, print_stats
@@ -216,7 +216,7 @@ class Pipeline:
         label = "+".join(s.name for s in group) or "spill"
         source = chunks if data is None else ((lambda files=files: self._open_chunk(files)) for files in data.chunk_files)
         files, offsets, alive_parts, offset = [], [], [], 0
-        for k, chunk in enumerate(source):
+        for k, chunk in numbered(source):  # not enumerate: it would hold two chunks at once
             record_path = stage_dir / f"chunk-{k:05d}.json"
             record = read_record(record_path)
             resume["passes"] += 1

@@ -168,7 +168,7 @@ class _RayStagePass:
 def _write_input(pipeline, inputs, folder: Path, work: Path) -> tuple[list[Path], list]:
     """The input as Parquet shards with `_row` and empty drop columns (what every stage reads)."""
     from bilingual.corpus.dataset import BilingualDataset, _arrow_native, _expand
-    from bilingual.filters.stages import _parquet_chunks
+    from bilingual.filters.stages import _parquet_chunks, numbered
     from bilingual.storage import PARQUET_OPTS
 
     files = _expand(list(inputs))
@@ -181,7 +181,7 @@ def _write_input(pipeline, inputs, folder: Path, work: Path) -> tuple[list[Path]
         chunks = (t for t in data.dataset.data.table.to_batches(max_chunksize=pipeline.chunk_rows))
     folder.mkdir(parents=True)
     out, offset = [], 0
-    for k, table in enumerate(chunks):
+    for k, table in numbered(chunks):
         table = pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else table
         n = table.num_rows
         table = table.append_column(DROP_STEP, pa.nulls(n, pa.string())).append_column(DROP_REASON, pa.nulls(n, pa.string()))
@@ -190,6 +190,7 @@ def _write_input(pipeline, inputs, folder: Path, work: Path) -> tuple[list[Path]
         pq.write_table(table, path, **PARQUET_OPTS)
         out.append(path)
         offset += n
+        del table  # before the next chunk is read
     return out, unreadable
 
 
@@ -200,7 +201,8 @@ def run_files_ray(pipeline, inputs: Iterable[Path], output_dir: Path, quiet: boo
     import ray.data
     from datasets import Features
 
-    from bilingual.filters.stages import _apply_pending, _stages, clean_leftovers, swap_in, write_kept_rejects
+    from bilingual.filters.stages import (_apply_pending, _stages, clean_leftovers, numbered, swap_in,
+                                          write_kept_rejects)
     from bilingual.storage import write_json
 
     started = _connect(pipeline.ray_address, pipeline.num_proc)
@@ -268,12 +270,13 @@ def run_files_ray(pipeline, inputs: Iterable[Path], output_dir: Path, quiet: boo
                 drop = list(last.spec.temp_columns)
         temp = {c for s in pipeline.steps for c in s.spec.temp_columns} | {META, ROW}
         drops: dict[str, Counter] = {}
-        for k, (table, offset) in enumerate(zip(data.tables(), data.offsets)):
-            table = _apply_pending(table, offset, pending)
+        for k, table in numbered(data.tables()):
+            table = _apply_pending(table, data.offsets[k], pending)
             for s, c in count_drops(table.select([DROP_STEP, DROP_REASON])).items():
                 drops.setdefault(s, Counter()).update(c)
             write_kept_rejects(table, out / f"kept-{k:05d}.parquet", out / "rejects" / f"rejects-{k:05d}.parquet",
                                drop=temp)
+            del table  # before the next chunk is read
         stats = funnel(pipeline.steps, pipeline.recipe.name, n_in, drops, timings, counts)
         stats.update(unreadable=unreadable, output_dir=str(output_dir), chunks=len(data.files),
                      chunk_rows=pipeline.chunk_rows, num_proc=pipeline.num_proc, executor="ray",

@@ -181,3 +181,34 @@ def test_killed_run_resumes_at_the_chunk_and_equals_a_clean_run(samples, tmp_pat
     assert kept == ref_kept and rejects == ref_rejects and _funnel(stats) == _funnel(ref_stats)
     assert stats["in"] == 7713 == len(kept) + len(rejects)
     assert not list(tmp_path.glob(".out.*"))  # the work folder is gone once the output is in place
+
+
+def test_chunk_loop_never_holds_two_chunks():
+    """The executors number their chunks with `stages.numbered`: while the next chunk is produced (read from
+    Parquet), the previous one must already be freed, or peak memory is two chunks (enumerate kept it)."""
+    import gc
+    import weakref
+
+    from bilingual.filters.stages import numbered
+
+    class Chunk:
+        pass
+
+    alive_when_reading: list[int] = []
+    refs: list = []
+
+    def read_chunks(n):
+        for _ in range(n):
+            gc.collect()
+            alive_when_reading.append(sum(r() is not None for r in refs))
+            chunk = Chunk()
+            refs.append(weakref.ref(chunk))
+            yield chunk
+            del chunk
+
+    seen = []
+    for k, chunk in numbered(read_chunks(4)):
+        seen.append(k)
+        del chunk  # what the executors do once a chunk's pass is written
+    assert seen == [0, 1, 2, 3]
+    assert alive_when_reading == [0, 0, 0, 0]
