@@ -124,11 +124,27 @@ class ParquetStage:
             yield pq.read_table(f)
 
     def dataset(self):
-        """Every row as one in-memory `datasets.Dataset` (for a driver-side `fit`)."""
+        """Every row as one memory-mapped `datasets.Dataset` (for a driver-side `fit` that reads text),
+        written one stage file at a time and only when the fit uses it: the bundled fits (adequacy,
+        perplexity) train on trusted data, and a driver holding every row would grow with the input."""
         from datasets import Dataset
-        from datasets.table import InMemoryTable
 
-        return Dataset(InMemoryTable(pa.concat_tables(list(self.tables())).drop_columns([ROW])))
+        from bilingual.filters.executor_local import _OpenedOnUse
+
+        def write() -> Dataset:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            path, writer = self.work_dir / "fit-rows.arrow", None
+            for table in self.tables():
+                table = table.drop_columns([ROW])
+                writer = writer or pa.ipc.new_stream(str(path), table.schema)
+                writer.write_table(table)
+                del table
+            if writer is None:
+                return Dataset.from_dict({})
+            writer.close()
+            return Dataset.from_file(str(path))
+
+        return _OpenedOnUse(write)
 
     def alive(self) -> np.ndarray:
         out = np.zeros(self.num_rows, dtype=bool)

@@ -80,3 +80,20 @@ def test_dead_ray_address_is_one_line_naming_it(tmp_path):
     assert "Traceback" not in proc.stderr
     assert address in proc.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out").exists()
+
+
+def test_stage_rows_for_a_fit_are_memory_mapped_and_made_on_use(tmp_path):
+    """A driver-side `fit` gets the stage's rows in row order without `_row`, from one Arrow file written
+    stage file by stage file (not all rows in the driver's memory), and only if the fit reads them."""
+    import pyarrow as pa
+
+    from bilingual.filters.executor_ray import ROW, ParquetStage
+
+    for k, rows in enumerate([range(0, 3), range(3, 5)]):
+        pq.write_table(pa.table({"id": [f"p{r}" for r in rows], "bn": ["আমি"] * len(rows),
+                                 ROW: pa.array(list(rows), pa.int64())}), tmp_path / f"part-{k}.parquet")
+    stage = ParquetStage(sorted(tmp_path.glob("*.parquet")), tmp_path / "work")
+    ds = stage.dataset()
+    assert not (tmp_path / "work").exists()  # nothing written until the fit looks at the rows
+    assert len(ds) == 5 and ds["id"] == ["p0", "p1", "p2", "p3", "p4"] and ROW not in ds.column_names
+    assert ds.cache_files and ds.cache_files[0]["filename"].endswith("fit-rows.arrow")  # memory-mapped, not in RAM
