@@ -18,6 +18,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--num-proc", type=int, default=None, help="default: the recipe's num_proc")
     ap.add_argument("--chunk-rows", type=int, default=None,
                     help="pairs held in memory at once (results do not depend on it); default: the recipe's, 100000")
+    ap.add_argument("--chunk-mb", type=int, default=None,
+                    help="MB of text (bn + en) held in memory at once: a chunk ends at --chunk-rows or here, whichever "
+                         "comes first (results do not depend on it); default: the recipe's, 64")
     ap.add_argument("--executor", choices=["local", "ray"], default=None,
                     help="local (default: Dataset.map on this machine) or ray (Ray Data; needs the [ray] extra)")
     ap.add_argument("--ray-address", default=None,
@@ -33,6 +36,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         # the recipe and every flag are validated before any reading
         pipeline = Pipeline.from_recipe(args.recipe, num_proc=args.num_proc, chunk_rows=args.chunk_rows,
+                                        chunk_mb=args.chunk_mb,
                                         executor=args.executor, ray_address=args.ray_address)
         for p in args.input:
             if not p.exists():

@@ -7,7 +7,8 @@ ends at a step that needs the WHOLE input: a global `decide` (dedup, quantile th
 over the stage's output of every chunk (spilled to Arrow files in the work folder, read back one
 chunk at a time), and a `fit` (a model trained on what earlier steps kept) starts a new stage so it
 sees every chunk. So decisions never depend on the chunk size or on `num_proc`, and memory is set
-by `chunk_rows`, not by the input size. `in == kept + rejected` is checked at the end.
+by the chunk bounds (`chunk_rows` rows and `chunk_mb` MB of text, whichever comes first), not by the
+input's size or the length of its lines. `in == kept + rejected` is checked at the end.
 
 `run_files` resumes: every piece (a stage's output of one chunk, a global decision, one chunk's
 kept/rejects files) is written atomically and then recorded, in a work folder named by the run's
@@ -35,8 +36,8 @@ from bilingual.filters.base import (DROP_REASON, DROP_STEP, META, PipelineCheckE
                                     StepContext)
 from bilingual.filters.recipe import Recipe, load_recipe
 from bilingual.filters.stages import (_apply_pending, _FusedPass, _parquet_chunks, _stages, clean_leftovers,
-                                      numbered, read_record, run_fingerprint, save_array, swap_in, trace_memory,
-                                      write_kept_rejects)
+                                      numbered, read_record, rows_that_fit, run_fingerprint, save_array, swap_in,
+                                      text_bytes, trace_memory, write_kept_rejects)
 from bilingual.storage import run_lock, write_json
 from bilingual.filters.stats import count_drops, funnel, print_stats
 
@@ -139,15 +140,16 @@ class Pipeline:
     def __init__(self, recipe: Recipe, steps: list[Step], num_proc: Optional[int] = None,
                  batch_size: Optional[int] = None, artifacts_dir: Optional[Path] = None,
                  chunk_rows: Optional[int] = None, executor: Optional[str] = None, ray_address: Optional[str] = None,
-                 recipe_path: str = "recipe"):
+                 recipe_path: str = "recipe", chunk_mb: Optional[int] = None):
         from bilingual.filters.recipe import check_overrides
 
         check_overrides(recipe_path, num_proc=num_proc, batch_size=batch_size, chunk_rows=chunk_rows,
-                        executor=executor, ray_address=ray_address)
+                        chunk_mb=chunk_mb, executor=executor, ray_address=ray_address)
         self.recipe, self.steps = recipe, steps
         self.num_proc = num_proc or recipe.num_proc
         self.batch_size = batch_size or recipe.batch_size
         self.chunk_rows = chunk_rows or recipe.chunk_rows
+        self.chunk_bytes = (chunk_mb or recipe.chunk_mb) << 20
         self.executor = executor or recipe.executor
         self.ray_address = ray_address or recipe.ray_address
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
@@ -294,18 +296,21 @@ class Pipeline:
             yield self._open_chunk(files)
 
     def _chunks(self, dataset) -> Iterator:
-        """Contiguous slices of `dataset`, `chunk_rows` each, without copying."""
+        """Contiguous slices of `dataset` of at most `chunk_rows` rows and `chunk_bytes` of text, without copying."""
         if getattr(dataset, "_indices", None) is not None:
             dataset = dataset.flatten_indices()
         n = len(dataset)
-        if n <= self.chunk_rows:
+        sizes = text_bytes(dataset.data.table)
+        if n <= self.chunk_rows and int(sizes.sum()) <= self.chunk_bytes:
             yield dataset
             return
         from datasets import Dataset
 
-        for a in range(0, n, self.chunk_rows):
-            yield Dataset(dataset.data.slice(a, min(self.chunk_rows, n - a)), info=dataset.info.copy(),
-                          fingerprint=f"chunk-{uuid.uuid4().hex}")
+        a = 0
+        while a < n:
+            take = rows_that_fit(sizes[a:], self.chunk_rows, self.chunk_bytes, chunk_empty=True)
+            yield Dataset(dataset.data.slice(a, take), info=dataset.info.copy(), fingerprint=f"chunk-{uuid.uuid4().hex}")
+            a += take
 
     def run(self, dataset, work_dir: Optional[Path] = None) -> PipelineResult:
         """Run every step over `dataset` (a datasets.Dataset with `bn`/`en` columns), `chunk_rows`
@@ -364,7 +369,8 @@ class Pipeline:
         output_dir.parent.mkdir(parents=True, exist_ok=True)
         files = _expand(list(inputs))
         artifacts = self.artifacts_dir
-        fp = run_fingerprint(files, self.steps, chunk_rows=self.chunk_rows, batch_size=self.batch_size,
+        fp = run_fingerprint(files, self.steps, chunk_rows=self.chunk_rows, chunk_bytes=self.chunk_bytes,
+                             batch_size=self.batch_size,
                              artifacts=None if artifacts is None else str(Path(artifacts).absolute()))
         stage = output_dir.parent / f".{output_dir.name}.work-{fp}"
         clean_leftovers(output_dir, keep=stage)
@@ -380,7 +386,7 @@ class Pipeline:
                     f"{lock.parent}: another run into this output folder is using it; wait for it")):
                 trace_memory("filter: start")
                 if _arrow_native(files, False) is not None:
-                    chunks = _parquet_chunks(files, self.chunk_rows)
+                    chunks = _parquet_chunks(files, self.chunk_rows, self.chunk_bytes)
                 else:
                     data = BilingualDataset.load(files, cache_dir=work / "load")
                     unreadable = data.unreadable
@@ -395,7 +401,8 @@ class Pipeline:
                     trace_memory(f"filter output chunk {k}")
                 stats = funnel(self.steps, self.recipe.name, last.num_rows, drops, timings, counts)
                 stats.update(unreadable=unreadable, output_dir=str(output_dir), chunks=len(last.chunk_files),
-                             chunk_rows=self.chunk_rows, num_proc=self.num_proc, executor="local",
+                             chunk_rows=self.chunk_rows, chunk_mb=self.chunk_bytes >> 20, num_proc=self.num_proc,
+                             executor="local",
                              resumed={"chunk_passes": resume["passes"], "reused": resume["reused"]})
                 write_json(out / "stats.json", stats)
                 swap_in(out, output_dir)

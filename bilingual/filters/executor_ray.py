@@ -190,11 +190,11 @@ def _write_input(pipeline, inputs, folder: Path, work: Path) -> tuple[list[Path]
     files = _expand(list(inputs))
     unreadable: list = []
     if _arrow_native(files, False) is not None:
-        chunks = (c.data.table for c in _parquet_chunks(files, pipeline.chunk_rows))
+        chunks = (c.data.table for c in _parquet_chunks(files, pipeline.chunk_rows, pipeline.chunk_bytes))
     else:
         data = BilingualDataset.load(files, cache_dir=work / "load")
         unreadable = data.unreadable
-        chunks = (t for t in data.dataset.data.table.to_batches(max_chunksize=pipeline.chunk_rows))
+        chunks = (c.data.table for c in pipeline._chunks(data.dataset))
     folder.mkdir(parents=True)
     out, offset = [], 0
     for k, table in numbered(chunks):
@@ -295,7 +295,8 @@ def run_files_ray(pipeline, inputs: Iterable[Path], output_dir: Path, quiet: boo
             del table  # before the next chunk is read
         stats = funnel(pipeline.steps, pipeline.recipe.name, n_in, drops, timings, counts)
         stats.update(unreadable=unreadable, output_dir=str(output_dir), chunks=len(data.files),
-                     chunk_rows=pipeline.chunk_rows, num_proc=pipeline.num_proc, executor="ray",
+                     chunk_rows=pipeline.chunk_rows, chunk_mb=pipeline.chunk_bytes >> 20, num_proc=pipeline.num_proc,
+                     executor="ray",
                      ray_nodes=len([n for n in ray.nodes() if n.get("Alive")]))
         shutil.rmtree(work, ignore_errors=True)
         write_json(out / "stats.json", stats)

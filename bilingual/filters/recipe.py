@@ -28,12 +28,13 @@ class Recipe(BaseModel):
     num_proc: int = Field(1, ge=1, le=1024)  # `map` workers per chunk (local executor)
     batch_size: int = Field(1000, ge=1)  # rows per step call
     chunk_rows: int = Field(100_000, ge=1)  # rows held in memory at once (local executor)
+    chunk_mb: int = Field(64, ge=1, le=1 << 16)  # MB of text (bn + en) held at once: a chunk ends at either bound
     executor: Literal["local", "ray"] = "local"
     ray_address: Optional[str] = None  # `ray start --head` address; None starts a local Ray
     steps: list[dict[str, Any]]
 
 
-_FLAGS = {"num_proc": "--num-proc", "batch_size": "--batch-size", "chunk_rows": "--chunk-rows",
+_FLAGS = {"num_proc": "--num-proc", "batch_size": "--batch-size", "chunk_rows": "--chunk-rows", "chunk_mb": "--chunk-mb",
           "executor": "--executor", "ray_address": "--ray-address"}
 
 

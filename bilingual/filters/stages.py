@@ -179,27 +179,45 @@ def swap_in(new: Path, output_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _parquet_chunks(files, chunk_rows: int):
-    """In-memory Datasets of `chunk_rows` pairs read straight from Parquet (pair columns only)."""
+def text_bytes(table) -> np.ndarray:
+    """UTF-8 bytes of `bn` + `en` per row: what a chunk's memory grows with, besides its row count."""
+    sizes = np.zeros(table.num_rows, dtype=np.int64)
+    for side in ("bn", "en"):
+        if side in table.column_names:
+            sizes += pc.fill_null(pc.binary_length(table.column(side)), 0).to_numpy().astype(np.int64)
+    return sizes
+
+
+def rows_that_fit(sizes: np.ndarray, rows_left: int, bytes_left: int, chunk_empty: bool) -> int:
+    """How many of the next rows (text sizes `sizes`) a chunk still takes under both bounds; an empty
+    chunk takes at least one row, however long."""
+    fit = int(np.searchsorted(np.cumsum(sizes[:rows_left]), bytes_left, side="right"))
+    return max(fit, 1) if chunk_empty and len(sizes) else fit
+
+
+def _parquet_chunks(files, chunk_rows: int, chunk_bytes: int = 1 << 62):
+    """In-memory Datasets of at most `chunk_rows` pairs and `chunk_bytes` of text, read straight from
+    Parquet (pair columns only): long texts make shorter chunks, so memory is set by the bounds."""
     import pyarrow.parquet as pq
 
     from bilingual.corpus.dataset import PAIR_COLUMNS
 
     schema = pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in PAIR_COLUMNS])
-    buf, n, total = [], 0, 0
+    buf, n, size, total = [], 0, 0, 0
     for f in files:
         # small streamed reads (no pre-buffering of whole row groups): reading stays a few MB
         pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 22)
         for batch in pf.iter_batches(batch_size=min(8192, chunk_rows), columns=list(PAIR_COLUMNS), use_threads=False):
+            sizes = text_bytes(batch)
             while batch.num_rows:
-                take = min(batch.num_rows, chunk_rows - n)
-                buf.append(pa.Table.from_batches([batch.slice(0, take)]).cast(schema))
-                n += take
-                total += take
-                batch = batch.slice(take)
-                if n >= chunk_rows:
+                take = rows_that_fit(sizes, chunk_rows - n, chunk_bytes - size, chunk_empty=not n)
+                if take:
+                    buf.append(pa.Table.from_batches([batch.slice(0, take)]).cast(schema))
+                    n, size, total = n + take, size + int(sizes[:take].sum()), total + take
+                    batch, sizes = batch.slice(take), sizes[take:]
+                if n >= chunk_rows or (batch.num_rows and not take):
                     yield _chunk_dataset(pa.concat_tables(buf))
-                    buf, n = [], 0
+                    buf, n, size = [], 0, 0
     if buf or total == 0:  # an empty input still runs (and writes empty outputs)
         yield _chunk_dataset(pa.concat_tables(buf) if buf else schema.empty_table())
 

@@ -46,7 +46,8 @@ def default_run(samples, tmp_path_factory):
     return _outputs(out)
 
 
-@pytest.mark.parametrize("flags", [["--chunk-rows", "1000"], ["--chunk-rows", "997", "--num-proc", "2"]])
+@pytest.mark.parametrize("flags", [["--chunk-rows", "1000"], ["--chunk-rows", "997", "--num-proc", "2"],
+                                   ["--chunk-mb", "1"]])
 def test_default_recipe_decisions_do_not_depend_on_chunks_or_processes(samples, tmp_path, default_run, flags):
     """Before the staged executor, --chunk-rows 1000 kept 1,699 of 7,713 pairs instead of 7,274:
     the perplexity model and threshold were fitted on the first chunk."""
@@ -105,6 +106,7 @@ def test_out_of_range_parameters_are_refused_naming_file_step_and_field(tmp_path
 @pytest.mark.parametrize("flags, message", [
     (["--chunk-rows", "-5"], "--chunk-rows -5: Input should be greater than or equal to 1"),
     (["--num-proc", "0"], "--num-proc 0: Input should be greater than or equal to 1"),
+    (["--chunk-mb", "0"], "--chunk-mb 0: Input should be greater than or equal to 1"),
 ])
 def test_bad_flags_are_refused_before_any_work(samples, tmp_path, capsys, flags, message):
     out = tmp_path / "out"
@@ -212,3 +214,26 @@ def test_chunk_loop_never_holds_two_chunks():
         del chunk  # what the executors do once a chunk's pass is written
     assert seen == [0, 1, 2, 3]
     assert alive_when_reading == [0, 0, 0, 0]
+
+
+def test_parquet_chunks_are_bounded_by_text_bytes_as_well_as_rows(tmp_path):
+    """Long texts make shorter chunks (memory is set by the bounds, not by how long the input's lines are);
+    a single line longer than the byte bound is a chunk of its own; every row comes out once, in order."""
+    import pyarrow as pa
+
+    from bilingual.filters.stages import _parquet_chunks, text_bytes
+
+    lengths = [10] * 50 + [3000] + [200] * 40 + [10] * 30  # bytes of bn + en per row
+    rows = [{"id": f"r{k}", "bn": "ক" * (n // 6), "en": "e" * (n - 3 * (n // 6))} for k, n in enumerate(lengths)]
+    for k in (0, 1):  # two files: a chunk may span them
+        part = rows[:60] if k == 0 else rows[60:]
+        pq.write_table(pa.Table.from_pylist([dict(r, source="t", provenance="{}", score=None, license="x")
+                                             for r in part]), tmp_path / f"in-{k}.parquet")
+    files = sorted(tmp_path.glob("in-*.parquet"))
+    chunks = [c.data.table for c in _parquet_chunks(files, chunk_rows=25, chunk_bytes=1000)]
+    assert [i for t in chunks for i in t.column("id").to_pylist()] == [r["id"] for r in rows]
+    sizes = [int(text_bytes(t).sum()) for t in chunks]
+    assert all(t.num_rows <= 25 for t in chunks)
+    assert all(s <= 1000 for t, s in zip(chunks, sizes) if t.num_rows > 1)
+    assert [t.num_rows for t, s in zip(chunks, sizes) if s > 1000] == [1]  # the 3,000-byte line alone
+    assert max(t.num_rows for t in chunks if "r60" in t.column("id").to_pylist()) == 5  # 200-byte rows: 5 per chunk
