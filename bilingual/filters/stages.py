@@ -172,7 +172,10 @@ def named_file_digests(params) -> dict[str, str]:
         elif isinstance(value, str):
             for part in (x.strip() for x in value.split(",")):
                 path = Path(part)
-                if not part or not path.exists():
+                try:
+                    if not part or not path.exists():
+                        continue
+                except (OSError, ValueError):  # not a possible path (too long, a NUL byte): not a file
                     continue
                 for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
                     if f.is_file() and str(f.resolve()) not in found:
