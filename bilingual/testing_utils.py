@@ -1,6 +1,6 @@
 """Helpers for tests, benchmarks and demos (as `transformers.testing_utils`): a small web site served on 127.0.0.1
-by a real HTTP server (in a thread, or in a process of its own so that it is not measured with its client) and
-Wikipedia dumps re-packed into other shapes. The library never imports this module, and importing it
+by a real HTTP server (in a thread, or in a process of its own so that it is not measured with its client), a run
+killed at a known point, and Wikipedia dumps re-packed into other shapes. The library never imports this module, and importing it
 costs only the standard library."""
 
 from __future__ import annotations
@@ -155,6 +155,26 @@ class SiteProcess:
         if self._proc.is_alive():
             self._proc.terminate()
             self._proc.join(timeout=10)
+
+
+# ------------------------------------------------------------------ a run killed at a known point
+
+def kill_when(proc, folder: Path, pattern: str, timeout: float = 300.0) -> None:
+    """SIGKILL the running `proc` (a subprocess.Popen with stderr=PIPE) as soon as a file matching the glob `pattern`
+    exists under `folder`: a run killed at a known point, to test what its rerun resumes. Fails when the run ends
+    first or `timeout` seconds pass."""
+    import os
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while not list(Path(folder).glob(pattern)):
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {pattern} under {folder} after {timeout:.0f} s")
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 # ------------------------------------------------------------------ Wikipedia dumps re-packed

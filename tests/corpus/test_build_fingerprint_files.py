@@ -4,14 +4,14 @@ is not answered with the killed build's filter chunks."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from bilingual.testing_utils import kill_when
 
 from _corpus_helpers import DAY, make_snapshots
 
@@ -42,13 +42,7 @@ def test_killed_build_is_not_resumed_after_its_eval_set_was_edited(tmp_path, sam
     env = dict(os.environ, PYTHONPATH=str(REPO))
 
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not list(out.parent.glob(".build-v1-*/.filter.work-*/work/stage-1/chunk-00003.json")):
-        assert proc.poll() is None, f"the build ended before it could be killed: {proc.stderr.read()[-2000:]}"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, out.parent, ".build-v1-*/.filter.work-*/work/stage-1/chunk-00003.json")  # its eval_overlap stage done
 
     st = evals.stat()
     evals.write_bytes(_eval_line(b))  # another pair, same size; and the same mtime
