@@ -1,7 +1,7 @@
 """Helpers for tests, benchmarks and demos (as `transformers.testing_utils`): a small web site served on 127.0.0.1
 by a real HTTP server (in a thread, or in a process of its own so that it is not measured with its client), a run
-killed at a known point, and Wikipedia dumps re-packed into other shapes. The library never imports this module, and importing it
-costs only the standard library."""
+killed at a known point, and Wikipedia dumps re-packed into other shapes. The library never imports this module;
+importing it costs only the standard library."""
 
 from __future__ import annotations
 
