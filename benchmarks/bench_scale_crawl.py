@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import shutil
@@ -99,37 +98,19 @@ class Site:
                 f"<footer>synthetic site for the crawl benchmark</footer></body></html>").encode("utf-8")
 
 
-def _serve(n: int, conn) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def _site(n: int):
+    """The n-page site as a LocalSite that makes each page when asked (in the server's own process)."""
+    sys.path.insert(0, str(ROOT))
+    from bilingual.testing_utils import LocalSite, Reply
 
     site = Site(n)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def page(path: str):
+        i = site.index_of(path)
+        return None if i is None else Reply(200, site.html(i))
 
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            i = site.index_of(self.path)
-            if self.path == "/robots.txt":
-                status, body, ctype = 200, b"User-agent: *\nAllow: /\n", "text/plain"
-            elif self.path == "/":
-                status, body, ctype = 200, site.home(), "text/html; charset=utf-8"
-            elif i is not None:
-                status, body, ctype = 200, site.html(i), "text/html; charset=utf-8"
-            else:
-                status, body, ctype = 404, b"not found", "text/plain"
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    conn.send(server.server_address[1])
-    server.serve_forever(poll_interval=0.1)
+    return LocalSite({"/robots.txt": Reply(200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"}),
+                      "/": Reply(200, site.home())}, lookup=page)
 
 
 # ---------------------------------------------------------------- a synthetic finished crawl (replay mode)
@@ -224,16 +205,11 @@ def run_size(mode: str, n: int, work: Path, processes: int) -> dict:
     cmd = [sys.executable, "-m", "bilingual", "scrape", "--output-dir", str(out), "--day", DAY, "--quiet",
            "--processes", str(processes), "--sources"]
     if mode == "crawl":
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        server = ctx.Process(target=_serve, args=(n, child), daemon=True)
-        server.start()
-        port = parent.recv()
-        try:
-            row = measure(cmd + [str(recipe(folder, f"http://127.0.0.1:{port}/", n + 1))])
-        finally:
-            server.terminate()
-            server.join(10)
+        sys.path.insert(0, str(ROOT))
+        from bilingual.testing_utils import SiteProcess
+
+        with SiteProcess(_site, n) as server:  # its own process: not measured
+            row = measure(cmd + [str(recipe(folder, server.url("/"), n + 1))])
     else:
         subprocess.run([sys.executable, __file__, "--write-journal", str(snapshot), "--sizes", str(n)], check=True)
         row = measure(cmd + [str(recipe(folder, "http://127.0.0.1:9/", n))])

@@ -49,16 +49,6 @@ BNWIKI_GB, ENWIKI_GB = 0.4, 22.0
 
 # ---------------------------------------------------------------- synthesis
 
-def _split(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
-    cut = xml.index(b"</siteinfo>") + len(b"</siteinfo>")
-    header, rest = xml[:cut] + b"\n", xml[cut:]
-    pages, pos = [], 0
-    while (end := rest.find(b"</page>", pos)) >= 0:
-        pages.append(rest[pos:end + len(b"</page>")])
-        pos = end + len(b"</page>")
-    return header, pages, rest[pos:]
-
-
 _PAGE_ID = re.compile(rb"(<ns>\d+</ns>\s*<id>)(\d+)(</id>)")
 _TITLE = re.compile(rb"<title>(.*?)</title>")
 
@@ -80,7 +70,10 @@ def synthesize(mult: int, work: Path) -> dict[str, tuple[Path, Path | None]]:
     multi = work / f"bnwiki-20230501-x{mult}-pages-articles-multistream.xml.bz2"
     index = work / f"bnwiki-20230501-x{mult}-pages-articles-multistream-index.txt.bz2"
     if not (single.exists() and multi.exists() and index.exists()):
-        header, pages, footer = _split(bz2.decompress(SAMPLE.read_bytes()))
+        sys.path.insert(0, str(ROOT))
+        from bilingual.testing_utils import split_pages
+
+        header, pages, footer = split_pages(bz2.decompress(SAMPLE.read_bytes()))
         t = time.perf_counter()
         tmp_s, tmp_m, tmp_i = (Path(str(p) + ".tmp") for p in (single, multi, index))
         comp = bz2.BZ2Compressor(9)

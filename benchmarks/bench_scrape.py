@@ -25,45 +25,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+sys.path.insert(0, str(ROOT))
 
 
-def _serve(pages: int, robots: str, conn) -> None:
-    from _helpers import BN_PAGE, EN_PAGE, StaticSite
+def _site(pages: int, robots: str):
+    """`pages` distinct copies of the two bundled news pages at /c/<i>, and robots.txt (in the server process)."""
+    from bilingual.testing_utils import BN_PAGE, EN_PAGE, LOG_ROUTE, LocalSite, Reply
 
     bn, en = BN_PAGE.read_text(encoding="utf-8"), EN_PAGE.read_text(encoding="utf-8")
-    routes = {"/robots.txt": (robots.encode(), "text/plain")}
+    routes = {"/robots.txt": Reply(200, robots.encode(), {"Content-Type": "text/plain"})}
     for i in range(pages):
         page, anchor = (bn, "আটক করেছে পুলিশ।") if i % 2 == 0 else (en, "continues to rise.</p>")
         page = page.replace(anchor, anchor + f"<p>Copy {i} of this article for the benchmark.</p>", 1)
-        routes[f"/c/{i}"] = (page.encode("utf-8"), "text/html; charset=utf-8")
-    with StaticSite(routes) as site:
-        conn.send(site.port)
-        conn.recv()  # until told to stop
+        routes[f"/c/{i}"] = Reply(200, page.encode("utf-8"))
+    return LocalSite(routes, log_route=LOG_ROUTE)
 
 
-class Server:
-    def __init__(self, pages: int, robots: str = "User-agent: *\nAllow: /\n"):
-        ctx = multiprocessing.get_context("spawn")
-        self.parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(pages, robots, child), daemon=True)
+def served_site(pages: int, robots: str = "User-agent: *\nAllow: /\n"):
+    """The site served in a process of its own (its work is not counted with the crawl's)."""
+    from bilingual.testing_utils import SiteProcess
 
-    def __enter__(self):
-        self.proc.start()
-        self.port = self.parent.recv()
-        return self
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def log(self):
-        import requests
-
-        return requests.get(self.url("/__log"), timeout=10).json()
-
-    def __exit__(self, *exc):
-        self.parent.send("stop")
-        self.proc.join(timeout=10)
+    return SiteProcess(_site, pages, robots)
 
 
 def throughput(pages: int, processes: list[int], repeats: int) -> list[dict]:
@@ -79,7 +61,7 @@ def throughput(pages: int, processes: list[int], repeats: int) -> list[dict]:
     results = {p: [] for p in processes}
     cpu_main = {p: [] for p in processes}
     cpu_workers = {p: [] for p in processes}
-    with Server(pages) as server:
+    with served_site(pages) as server:
         cfg = SourceConfig(name="bench", language="bn", license="benchmark", allowed_domains=["127.0.0.1"],
                            start_urls=[server.url(f"/c/{i}") for i in range(pages)], max_pages=pages,
                            max_depth=0, delay=0.0, concurrency=4, timeout=30, documents={"min_chars": 100})
@@ -124,7 +106,7 @@ def control(pages: int, processes: int) -> dict:
     crawler around it. When this ratio is low too, the CPU share (not the crawler) is the limit."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from _helpers import BN_PAGE, EN_PAGE
+    from bilingual.testing_utils import BN_PAGE, EN_PAGE
 
     import trafilatura  # noqa: F401  (inherited by forked workers)
 
@@ -150,8 +132,8 @@ def politeness(per_host: int = 8, delay: float = 0.15, crawl_delay: float = 0.3)
 
     # two hosts crawled at once: 127.0.0.1 (robots.txt with a Crawl-delay above the configured delay)
     # and localhost (another server, robots.txt without one: the configured delay applies)
-    with Server(per_host, robots=f"User-agent: *\nCrawl-delay: {crawl_delay}\n") as a, \
-            Server(per_host, robots="User-agent: *\nAllow: /\n") as b:
+    with served_site(per_host, robots=f"User-agent: *\nCrawl-delay: {crawl_delay}\n") as a, \
+            served_site(per_host, robots="User-agent: *\nAllow: /\n") as b:
         starts = [a.url(f"/c/{i}") for i in range(per_host)] + [b.url(f"/c/{i}", host="localhost")
                                                                  for i in range(per_host)]
         cfg = SourceConfig(name="polite", language="bn", license="benchmark", start_urls=starts,

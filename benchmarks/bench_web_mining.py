@@ -2,7 +2,7 @@
 
     flock /tmp/bench.lock nice python benchmarks/bench_web_mining.py [--ntrex-lines 16]
 
-The site (served on 127.0.0.1 by this benchmark's own HTTP server): the 14 TICO-19 documents of the alignment
+The site (served on 127.0.0.1 by bilingual.testing_utils.LocalSite): the 14 TICO-19 documents of the alignment
 benchmark split and NTREX-128 cut into articles of `--ntrex-lines` consecutive lines, each as a bn page and an en
 page; 40% of the page pairs at /bn/news/<slug>.html ↔ /en/news/<slug>.html, 20% at /article?id=N&lang=bn|en,
 40% at unrelated URLs (/bn/p/<n>.html ↔ /en/stories/<slug>-<m>.html), so only their content can pair them; plus
@@ -26,10 +26,8 @@ import random
 import resource
 import sys
 import tempfile
-import threading
 import time
 import unicodedata
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,52 +43,16 @@ from bilingual.mining.wikipedia import read_pairs  # noqa: E402
 from bilingual.sources.corpora.readers import read_aligned  # noqa: E402
 from bilingual.sources.web.config import SourceConfig  # noqa: E402
 from bilingual.sources.web.crawl import crawl  # noqa: E402
+from bilingual.testing_utils import LocalSite, Reply  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 DAY = "2026-11-30"
 
 
-def _page(title: str, segments: list[str], lang: str) -> bytes:
+def _page(title: str, segments: list[str], lang: str) -> Reply:
     body = "".join(f"<p>{html_lib.escape(s)}</p>" for s in segments)
-    return (f'<html lang="{lang}"><head><title>{html_lib.escape(title)}</title></head><body><nav>menu</nav>'
-            f"<article><h1>{html_lib.escape(title)}</h1>{body}</article></body></html>").encode("utf-8")
-
-
-class Site:
-    """A static route table served from a thread: path (with query) → HTML bytes."""
-
-    def __init__(self, routes: dict[str, bytes]):
-        site_routes = routes
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                body = site_routes.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                body = body if body is not None else b"not found"
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    return Reply(200, (f'<html lang="{lang}"><head><title>{html_lib.escape(title)}</title></head><body><nav>menu</nav>'
+                       f"<article><h1>{html_lib.escape(title)}</h1>{body}</article></body></html>").encode("utf-8"))
 
 
 def _norm(text: str) -> str:
@@ -134,8 +96,8 @@ def build_site(ntrex_lines: int):
         routes[path] = _page(d, [e for _, e in tico[d]], "en")
         links["en"].append(path)
     for lang in ("bn", "en"):
-        routes[f"/{lang}/"] = ("<html><body>" + "".join(f'<a href="{html_lib.escape(p)}">x</a>' for p in links[lang])
-                               + "</body></html>").encode()
+        routes[f"/{lang}/"] = Reply(200, ("<html><body>" + "".join(f'<a href="{html_lib.escape(p)}">x</a>'
+                                                                    for p in links[lang]) + "</body></html>").encode())
     trusted = parallel_pairs(SAMPLES, exclude_docs=bench, ntrex=False)
     return routes, gold, docs, {"bn": len(links["bn"]), "en": len(links["en"])}, trusted
 
@@ -151,7 +113,7 @@ def main() -> int:
     args = ap.parse_args()
     print(f"load average: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     routes, gold_paths, docs, n_pages, trusted = build_site(args.ntrex_lines)
-    with tempfile.TemporaryDirectory() as tmp, Site(routes) as site:
+    with tempfile.TemporaryDirectory() as tmp, LocalSite(routes) as site:
         gold = {(site.url(b), site.url(e)): d for (b, e), d in gold_paths.items()}
         snaps, t = {}, time.perf_counter()
         for lang in ("bn", "en"):

@@ -68,8 +68,8 @@ def run(mode: str, path: Path, index: Path | None = None) -> dict:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _helpers import make_multistream
+    sys.path.insert(0, str(ROOT))
+    from bilingual.testing_utils import make_multistream
     load = open("/proc/loadavg").read().split()[:3]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -93,6 +93,34 @@ def write_json(path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default) + "\n")
 
 
+def read_mapping(path, what: str, error: type[Exception] = ValueError, hint: Optional[str] = None) -> dict:
+    """The mapping a config, recipe or report file holds (JSON for `.json`, else YAML; an empty YAML file is
+    {}). Every problem is one `error` naming the file: missing (with `hint`: what makes it), unreadable, not
+    UTF-8, not valid, or not a mapping of `what` at the top level."""
+    import yaml
+
+    path = Path(path)
+    as_json = path.suffix == ".json"
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if as_json else yaml.safe_load(text)
+    except FileNotFoundError:
+        raise error(f"{path} does not exist" + (f" ({hint})" if hint else "")) from None
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise error(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except yaml.YAMLError as err:
+        raise error(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if data is None and not as_json:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a mapping of {what} (key: value) at the top level, got a {type(data).__name__}")
+    return data
+
+
 def _json_default(o):
     if isinstance(o, (datetime, date)):
         return o.isoformat()

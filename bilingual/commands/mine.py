@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from typing import Optional
 
 from bilingual.console import set_quiet, summary
 from bilingual.sources.wikipedia.langlinks import SqlFormatError
 from bilingual.storage import CorruptShardError
+
+
+def _iso_day(value: str) -> str:
+    """--date: refused at once (not after the inputs are read) unless a calendar date written YYYY-MM-DD, the
+    snapshot folder's name."""
+    try:
+        ok = date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}")
+    return value
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -26,7 +39,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--links", help="langlinks.sql(.gz) or bn/en title TSV (default: the bn snapshot's langlinks)")
     ap.add_argument("--redirects", help="English redirects: the en pages-articles dump, or a source<TAB>target TSV")
     ap.add_argument("--output-dir", required=True)
-    ap.add_argument("--date", help="snapshot date YYYY-MM-DD (default: today, UTC)")
+    ap.add_argument("--date", type=_iso_day, help="snapshot date YYYY-MM-DD (default: today, UTC)")
     ap.add_argument("--threshold", type=float, default=0.3, help="sentence-link score threshold")
     ap.add_argument("--min-score", type=float, default=None,
                     help="Wikipedia: drop mined pairs whose alignment score is below this (the pipeline uses its "
@@ -41,6 +54,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error("give --web BN_SNAPSHOT EN_SNAPSHOT, or --bn-snapshot and --en-snapshot for Wikipedia")
     if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
         ap.error(f"--min-score must be within [0, 1], got {args.min_score}")
+    if not 0.0 <= args.threshold <= 1.0:
+        ap.error(f"--threshold must be within [0, 1] (a sentence-link score), got {args.threshold}")
+    if args.bootstrap_rounds < 0:
+        ap.error(f"--bootstrap-rounds must be 0 (off) or more, got {args.bootstrap_rounds}")
     if args.web and args.min_score is not None:
         ap.error("--min-score applies to Wikipedia mining; pairs mined from a site are scored by the filter "
                  "recipe's adequacy step")

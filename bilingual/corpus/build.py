@@ -43,7 +43,7 @@ from bilingual.layout import (DATA_DIR, DOCUMENTS_DIR, DOCUMENTS_GLOB, KEPT_GLOB
                               REJECTS_SHARD, STATS_JSON)
 from bilingual.storage import PARQUET_OPTS, CorruptShardError, atomic_path, run_lock, write_json
 from bilingual.filters.pipeline import Pipeline, load_recipe, print_stats
-from bilingual.filters.stages import trace_memory
+from bilingual.filters.stages import named_file_digests, trace_memory
 
 BUILD_FORMAT = 3  # bump when the work-folder layout changes: old work folders are then stale
 DEFAULT_CHUNK_ROWS = 20_000  # ~70 MB of chunk state with the row-local steps (BENCHMARKS.md "Scale — build")
@@ -93,17 +93,17 @@ def check_settings(validation: float, test: float, chunk_rows: int, shard_rows: 
 
 
 def _fingerprint(pair_files, doc_files, recipe_data, validation, test, chunk_rows, shard_rows) -> str:
-    """What decides the result: input files (path, size, mtime), the recipe with its eval sets, settings."""
+    """What decides the result: input files (path, size, mtime), the recipe with its eval sets and the contents
+    of every file its steps name (stages.named_file_digests), settings."""
     def stat(p):
         p = Path(p)
         st = p.stat() if p.exists() else None
         return [str(p.resolve()), st.st_size if st else None, st.st_mtime_ns if st else None]
 
-    evals = [stat(x) for s in recipe_data.get("steps", []) for e in s.get("eval_sets", []) or []
-             for x in str(e).split(",")]
     blob = json.dumps({"format": BUILD_FORMAT, "pairs": [stat(p) for p in pair_files], "docs": [stat(p) for p in doc_files],
-                       "recipe": recipe_data, "evals": evals, "validation": validation, "test": test,
-                       "chunk_rows": chunk_rows, "shard_rows": shard_rows}, sort_keys=True, default=str)
+                       "recipe": recipe_data, "named_files": named_file_digests(recipe_data.get("steps", [])),
+                       "validation": validation, "test": test, "chunk_rows": chunk_rows, "shard_rows": shard_rows},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -137,18 +137,52 @@ RESUME_FORMAT = 1  # bump when the work-folder records change: older work folder
 
 def run_fingerprint(files, steps: list[Step], **settings) -> str:
     """What decides a filter run's result: the input files (path, size, mtime), every step with its
-    parameters, and the settings that cut the input into chunks. A rerun with the same fingerprint
-    resumes from the chunk records of the killed one."""
+    parameters and the contents of the files those parameters name, and the settings that cut the input
+    into chunks. A rerun with the same fingerprint resumes from the chunk records of the killed one."""
     import hashlib
 
     def stat(p):
         st = Path(p).stat()
         return [str(Path(p).resolve()), st.st_size, st.st_mtime_ns]
 
-    blob = json.dumps({"format": RESUME_FORMAT, "inputs": [stat(f) for f in files],
-                       "steps": [[s.name, s.params.model_dump(mode="json")] for s in steps], **settings},
+    params = [[s.name, s.params.model_dump(mode="json")] for s in steps]
+    blob = json.dumps({"format": RESUME_FORMAT, "inputs": [stat(f) for f in files], "steps": params,
+                       "named_files": named_file_digests(params), **settings},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def named_file_digests(params) -> dict[str, str]:
+    """{resolved path: sha256 of its contents} of every existing file that step parameters name: any string
+    in them, or part of a comma-joined `x.bn,x.en` pair, that is a file, or a folder (all files under it).
+    Part of the run fingerprints, so that editing a trusted set, an eval set or a saved model is never
+    answered with chunk results computed from the old contents (size and mtime alone can miss an edit;
+    a file only touched keeps its digest, so such a rerun still resumes)."""
+    from bilingual.sources.corpora.readers import file_sha256
+
+    found: dict[str, str] = {}
+
+    def visit(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, str):
+            for part in (x.strip() for x in value.split(",")):
+                path = Path(part)
+                try:
+                    if not part or not path.exists():
+                        continue
+                except (OSError, ValueError):  # not a possible path (too long, a NUL byte): not a file
+                    continue
+                for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+                    if f.is_file() and str(f.resolve()) not in found:
+                        found[str(f.resolve())] = file_sha256(f)
+
+    visit(params)
+    return found
 
 
 def read_record(path: Path) -> dict | None:

@@ -300,19 +300,10 @@ def config_from_dict(raw: dict, source: str = "<config>") -> TrainConfig:
 
 
 def read_recipe(path) -> dict:
-    import yaml
+    """The recipe file's mapping (flat, or old nested sections); errors name the file."""
+    from bilingual.storage import read_mapping
 
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of training arguments (key: value) at the top level, "
-                          f"got a {type(raw).__name__}")
-    return raw or {}
+    return read_mapping(path, "training arguments", ConfigError)
 
 
 def load_config(path, overrides: Optional[list[str]] = None) -> TrainConfig:

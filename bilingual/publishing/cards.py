@@ -8,7 +8,6 @@ the `model-index` is in the form the Hub reads, with the sacreBLEU signature of 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -18,7 +17,7 @@ from bilingual.layout import (CARD_FILE, DEFAULT_DATASET_CONFIG, DEFAULT_DATASET
                               MODEL_CARD_TEMPLATE, TRAIN_RESULTS_JSON, public_name)
 from bilingual.modeling import families, langtags
 from bilingual.publishing.hub import TOKENIZER_FILES
-from bilingual.storage import write_text
+from bilingual.storage import read_mapping, write_text
 
 TEMPLATE = MODEL_CARD_TEMPLATE
 METRICS = (("bleu", "BLEU"), ("chrf", "chrF"), ("chrf++", "chrF++"))
@@ -87,23 +86,8 @@ def clean_report(report) -> dict:
     return out
 
 
-def _read_json(path: Path, what: str, hint: str) -> dict:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CardError(f"{path}: no such {what} ({hint})") from None
-    except UnicodeDecodeError as err:
-        raise CardError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise CardError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise CardError(f"{path}: the {what} must be a JSON object")
-    return data
-
-
 def load_report(path) -> dict:
-    return _read_json(path, "report file", "run `bilingual run` first, or give --training/--evaluation")
+    return read_mapping(path, "report sections", CardError, "run `bilingual run` first, or give --training/--evaluation")
 
 
 def assemble_report(training_dir=None, evaluation_files=(), test_set: Optional[str] = None) -> dict:
@@ -113,10 +97,11 @@ def assemble_report(training_dir=None, evaluation_files=(), test_set: Optional[s
     report: dict = {}
     if training_dir is not None:
         path = Path(training_dir) / TRAIN_RESULTS_JSON
-        report["training"] = _read_json(path, "training summary",
-                                        "give the folder `bilingual train` wrote, which holds it")
+        report["training"] = read_mapping(path, "training results", CardError,
+                                          "give the folder `bilingual train` wrote, which holds it")
     for file in evaluation_files:
-        for direction, scores in _read_json(file, "evaluation file", "run `bilingual evaluate` first").items():
+        for direction, scores in read_mapping(file, "directions' scores", CardError,
+                                              "run `bilingual evaluate` first").items():
             if not isinstance(scores, dict) or "-" not in direction:
                 raise CardError(f"{file}: {direction!r} is not a direction's scores (expected the JSON "
                                 "`bilingual evaluate` writes: {\"bn-en\": {...}, \"en-bn\": {...}})")
@@ -311,10 +296,7 @@ def build_model_card(model_dir, report: dict, dataset_repo: str = DEFAULT_DATASE
     config_path = model_dir / "config.json"
     if not config_path.exists():
         raise CardError(f"{model_dir}: no config.json (not a saved model folder)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise CardError(f"{config_path}: not valid JSON ({err.msg})") from None
+    config = read_mapping(config_path, "model settings", CardError)
     report = clean_report(report)
 
     results = eval_results(report, dataset_repo)
