@@ -195,3 +195,18 @@ def test_a_design_with_candidate_features_saves_and_loads_the_same(tmp_path):
     bn, en = [b for b, _ in test], [e for _, e in test]
     assert loaded.score(bn, en).tolist() == scorer.score(bn, en).tolist()
     assert scorer.report["features"] == list(ALL_FEATURES)
+
+
+def test_summary_names_the_output_artifacts_not_the_work_folder(trained, tmp_path, capsys):
+    """filter writes into a work folder renamed when done; the scorer's summary must not print that path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, ds, _ = trained  # the scorer is in the cache now: this run only copies it
+    rows = [{"id": str(i), "bn": b, "en": e, "source": "t", "provenance": "{}", "score": None, "license": "x"}
+            for i, (b, e) in enumerate(zip(ds["bn"][:50], ds["en"][:50]))]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    Pipeline.from_recipe({"steps": [{"step": "adequacy"}]}).run_files([tmp_path / "in.parquet"], tmp_path / "out")
+    printed = capsys.readouterr().out
+    assert "artifacts/adequacy/ of this run's output" in printed and ".work-" not in printed
+    assert (tmp_path / "out" / "artifacts" / "adequacy" / "scorer.json").exists()
