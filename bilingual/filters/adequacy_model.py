@@ -751,6 +751,8 @@ def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float
         raise ValueError(f"adequacy: {len(pairs)} trusted pairs are too few to learn from (need a few hundred)")
     parts = []
     for train, held in splits:
+        if not held:  # fewer documents than folds
+            continue
         model, feat, n_examples = _train(train, seed, folds, design)
         parts.append(_heldout_scores(model, feat, held, seed))
     if design.threshold_folds > 1:  # every document was held out once: now learn from all of them

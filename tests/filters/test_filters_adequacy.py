@@ -236,3 +236,5 @@ def test_threshold_comes_from_every_document_and_the_kept_model_from_all(tmp_pat
     assert scorer.featurizer.lexicon.table == learn_lexicon([(p.bn, p.en) for p in pairs]).table
     one = fit_scorer(pairs, seed=3, design=Design(threshold_folds=1))  # the previous procedure: one slice
     assert one.report["heldout"]["pairs"] < 0.25 * len(pairs) and one.report["train"]["pairs"] < len(pairs)
+    few = [TrustedPair(p.bn, p.en, f"few:{k // 300}") for k, p in enumerate(pairs[:900])]  # 3 documents, 5 folds
+    assert fit_scorer(few, seed=3).report["heldout"]["pairs"] == len(few)
