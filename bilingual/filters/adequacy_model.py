@@ -12,8 +12,10 @@ a small classifier learns from trusted parallel pairs against noise synthesized 
              transliterated names, number agreement (bilingual.filters.steps.numbers), a learned
              length model, sentence and punctuation counts, LID probabilities, verbatim copies;
   model      scikit-learn's HistGradientBoostingClassifier, seeded;
-  threshold  the score that rejects `false_reject` of held-out trusted pairs (documents the model
-             did not train on);
+  threshold  the score that rejects `false_reject` of held-out trusted pairs: each document is held out
+             once (5 folds of each source's documents) and scored by a model that did not train on it;
+             the scorer kept is then trained on every document (a steadier threshold than one slice's
+             ~15 lowest pairs, and a lexicon from all the trusted text);
   widening   noisy pairs from other domains (by default OPUS-100's validation set) join the trusted
              set where a first scorer, fit on the trusted pairs alone, accepts them.
 `Design` names the feature columns and noise kinds a scorer uses; EXTRA_FEATURES are candidates that
@@ -111,6 +113,23 @@ def bundled_widening() -> list[TrustedPair]:
     # documents named by the set, not by the checkout's path: the scorer's fingerprint is the same everywhere
     return [TrustedPair(p.bn, p.en, "opus100-validation:" + p.doc.rsplit(":", 1)[1])
             for p in pairs if p.bn not in test and p.en not in test]
+
+
+def bundled_dictionary() -> list[tuple[str, str]]:
+    """(bn, en) entries of the bundled TICO-19 terminology lists (Facebook's and Google's COVID-19 terms;
+    "a/ b" alternatives on the bn side become one entry each): a dictionary, not sentences, so it feeds
+    only the lexicon and IBM 1, never the classifier's examples."""
+    import csv
+
+    from bilingual.layout import PARALLEL_SAMPLES
+
+    out = []
+    for name in ("terminology_facebook_en-bn_IN.csv", "terminology_google_en_bn.csv"):
+        with open(PARALLEL_SAMPLES / name, encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                en = (row.get("sourceString") or "").strip()
+                out += [(bn.strip(), en) for bn in (row.get("targetString") or "").split("/") if bn.strip() and en]
+    return out
 
 
 def read_trusted(paths: Sequence[str]) -> list[TrustedPair]:
@@ -547,38 +566,65 @@ def learn_lexicon(pairs: Iterable[tuple[str, str]]) -> Lexicon:
     return Lexicon({b: dict(sorted(t.items(), key=lambda kv: (-kv[1], kv[0]))[:top]) for b, t in sorted(lex.table.items())})
 
 
-SCORER_VERSION = 4  # bump when features, noise or training change: cached scorers are then retrained
+SCORER_VERSION = 5  # bump when features, noise or training change: cached scorers are then retrained
 
 
 def fingerprint(pairs: Sequence[TrustedPair], design: "Design" = None, **params) -> str:
-    """Names a scorer by its trusted data, parameters, design (features, noise kinds) and SCORER_VERSION."""
-    d = design or DESIGN
-    h = hashlib.sha256(json.dumps(dict(params, version=SCORER_VERSION, features=d.features, kinds=d.kinds,
-                                       same_source_extra=d.same_source_extra, lexicon=LEXICON,
-                                       skeleton_prefix=SKEL_PREFIX), sort_keys=True).encode())
+    """Names a scorer by its trusted data, parameters, design (features, noise kinds, classifier, threshold
+    procedure) and SCORER_VERSION."""
+    from dataclasses import asdict
+
+    h = hashlib.sha256(json.dumps(dict(params, version=SCORER_VERSION, lexicon=LEXICON, skeleton_prefix=SKEL_PREFIX,
+                                       **asdict(design or DESIGN)), sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.doc}\t{p.bn}\t{p.en}\n".encode())
     return h.hexdigest()[:16]
 
 
+# features whose growth can only mean "more of a translation" (evidence found), for monotonic constraints;
+# shares over known words are not among them (-1 = no known word = no evidence), nor names (1.0 = no names)
+_INCREASING = {"cov_bn", "cov_en", "cov_min", "cov_bn_head", "cov_bn_tail", "cov_en_head", "cov_en_tail",
+               "num_agreement", "lid_bn", "lid_en", "ibm1_en_given_bn", "ibm1_bn_given_en", "ibm1_min",
+               "ibm1_sum_en_given_bn", "ibm1_sum_bn_given_en"}
+_DECREASING = {"len_abs_z"}
+
+
 @dataclass(frozen=True)
 class Design:
-    """What a scorer learns from: its feature columns and the noise kinds it is trained against.
-    `same_source_extra`: each trusted pair also gets an `other_document` negative besides its turn in the rotation."""
+    """What a scorer learns from and how its threshold is set: its feature columns, the noise kinds it is
+    trained against, the classifier's settings, and the threshold procedure.
+    `same_source_extra`: each trusted pair also gets an `other_document` negative besides its turn in the rotation.
+    `monotonic`: the classifier may only raise P(translation) with more lexical/IBM 1/number/LID evidence
+    and lower it with a worse length ratio (a prior that holds in every domain, not learned from this one).
+    `threshold_folds`: 1 = the threshold comes from one held-out slice of each source's documents and the
+    model never sees them; K > 1 = every document is held out once (K models), the threshold comes from all
+    those held-out scores, and the model is then trained on every document."""
 
     features: tuple = FEATURES
     kinds: tuple = NOISE_KINDS
     same_source_extra: bool = False
+    monotonic: bool = False
+    max_iter: int = 200  # an upper bound: the classifier stops early on its own validation split
+    threshold_folds: int = 5
+    dictionary: bool = False  # the lexicon and IBM 1 also learn from the bundled terminology (bundled_dictionary)
 
     def featurizer(self, pairs: Sequence[tuple[str, str]], length_model) -> Featurizer:
         idf = learn_idf(pairs) if set(self.features) & set(EXTRA_FEATURES) else None
-        return Featurizer(learn_lexicon(pairs), length_model, Probabilities.learn(pairs), idf, self.features)
+        words = list(pairs) + (bundled_dictionary() if self.dictionary else [])
+        return Featurizer(learn_lexicon(words), length_model, Probabilities.learn(words), idf, self.features)
 
     def noise(self, pairs: Sequence[TrustedPair], seed: int) -> list[tuple[str, str, str]]:
         out = synthesize(pairs, seed, self.kinds)
         if self.same_source_extra:
             out += [x for x in synthesize(pairs, seed + 1000, ("other_document",)) if x[2] != "true"]
         return out
+
+    def classifier(self, seed: int):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        cst = [1 if f in _INCREASING else -1 if f in _DECREASING else 0 for f in self.features] if self.monotonic else None
+        return HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31,
+                                              l2_regularization=1.0, random_state=seed, monotonic_cst=cst)
 
 
 DESIGN = Design()
@@ -636,19 +682,56 @@ def heldout_metrics(scores: np.ndarray, kinds: np.ndarray, false_reject: float) 
     }
 
 
+def document_folds(pairs: Sequence[TrustedPair], seed: int, k: int) -> dict[str, int]:
+    """Each document's fold (0..k-1), dealt in turn within each source after a seeded shuffle, so that every
+    fold holds documents of every source; a source of one document is in none (-1: always trained on)."""
+    docs = sorted({p.doc for p in pairs})
+    random.Random(seed).shuffle(docs)
+    out: dict[str, int] = {}
+    for source in sorted({d.rsplit(":", 1)[0] for d in docs}):
+        mine = [d for d in docs if d.rsplit(":", 1)[0] == source]
+        out.update({d: (i % k if len(mine) > 1 else -1) for i, d in enumerate(mine)})
+    return out
+
+
+def _train(train: Sequence[TrustedPair], seed: int, folds: int, design: Design):
+    """Length model, cross-fitted training matrix, classifier, and the featurizer learned on all of `train`."""
+    from threadpoolctl import threadpool_limits
+
+    length_model = Featurizer.fit_length_model([(p.bn, p.en) for p in train])
+    x_tr, y_tr, n_examples = training_matrix(train, length_model, seed, folds, design)
+    model = design.classifier(seed)
+    with threadpool_limits(1):  # deterministic and fast on shared cores (OpenMP threads thrash)
+        model.fit(x_tr, y_tr)
+    return model, design.featurizer([(p.bn, p.en) for p in train], length_model), n_examples
+
+
+def _heldout_scores(model, feat: Featurizer, held: Sequence[TrustedPair], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from threadpoolctl import threadpool_limits
+
+    ho = heldout_examples(held, seed)
+    with threadpool_limits(1):
+        scores = model.predict_proba(feat.transform([b for b, _, _ in ho], [e for _, e, _ in ho]))[:, 1]
+    return scores, np.array([k for _, _, k in ho])
+
+
 def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float = 0.01,
-               heldout_share: float = 0.15, max_iter: int = 200, folds: int = 3,
+               heldout_share: float = 0.15, folds: int = 3,
                heldout_fold: int = 0, widen: Sequence[TrustedPair] = (), widen_min: float = 0.5,
                design: Design = DESIGN) -> AdequacyScorer:
-    """Learn lexicon, length model and classifier on most documents; pick the threshold on the rest.
-    `widen`: pairs of unknown quality from other domains; a first scorer fit on `pairs` alone keeps those
-    it gives P ≥ `widen_min`, and the final scorer learns from `pairs` + those (a wider lexicon, and held-out
-    documents from more domains for the threshold)."""
+    """Learn lexicon, length model and classifier on trusted documents; pick the threshold on documents the
+    model did not learn from (one held-out slice, or every document in turn: `design.threshold_folds`).
+    `widen`: pairs of unknown quality from other domains; a first scorer fit on `pairs` alone (one held-out
+    slice: it only has to tell good from bad) keeps those it gives P ≥ `widen_min`, and the final scorer
+    learns from `pairs` + those (a wider lexicon, and held-out documents from more domains for the threshold)."""
+    from dataclasses import replace
+
     if widen:
-        first = fit_scorer(pairs, seed, false_reject, heldout_share, max_iter, folds, heldout_fold, design=design)
+        first = fit_scorer(pairs, seed, false_reject, heldout_share, folds, heldout_fold,
+                           design=replace(design, threshold_folds=1))
         scores = first.score([p.bn for p in widen], [p.en for p in widen])
         kept = [p for p, v in zip(widen, scores) if v >= widen_min]
-        scorer = fit_scorer(list(pairs) + kept, seed, false_reject, heldout_share, max_iter, folds, heldout_fold,
+        scorer = fit_scorer(list(pairs) + kept, seed, false_reject, heldout_share, folds, heldout_fold,
                             design=design)
         by_source: dict[str, int] = {}
         for q in kept:
@@ -657,28 +740,35 @@ def fit_scorer(pairs: Sequence[TrustedPair], seed: int = 13, false_reject: float
                                     "kept_by_source": by_source,
                                     "first_scorer_heldout": first.report["heldout"]}
         return scorer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from threadpoolctl import threadpool_limits
-
-    train, held = split_documents(pairs, seed, heldout_share, heldout_fold)
-    if len(train) < 50 or len(held) < 20:
+    if design.threshold_folds > 1:
+        fold_of = document_folds(pairs, seed, design.threshold_folds)
+        splits = [([p for p in pairs if fold_of[p.doc] != f], [p for p in pairs if fold_of[p.doc] == f])
+                  for f in range(design.threshold_folds)]
+    else:
+        splits = [split_documents(pairs, seed, heldout_share, heldout_fold)]
+    held_all = [p for _, held in splits for p in held]
+    if min(len(t) for t, _ in splits) < 50 or len(held_all) < 20:
         raise ValueError(f"adequacy: {len(pairs)} trusted pairs are too few to learn from (need a few hundred)")
-    length_model = Featurizer.fit_length_model([(p.bn, p.en) for p in train])
-    x_tr, y_tr, n_examples = training_matrix(train, length_model, seed, folds, design)
-    feat = design.featurizer([(p.bn, p.en) for p in train], length_model)
-    model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=31,
-                                           l2_regularization=1.0, random_state=seed)
-    ho = heldout_examples(held, seed)
-    with threadpool_limits(1):  # deterministic and fast on shared cores (OpenMP threads thrash)
-        model.fit(x_tr, y_tr)
-        s_ho = model.predict_proba(feat.transform([b for b, _, _ in ho], [e for _, e, _ in ho]))[:, 1]
-    threshold, metrics = heldout_metrics(s_ho, np.array([k for _, _, k in ho]), false_reject)
+    parts = []
+    for train, held in splits:
+        if not held:  # fewer documents than folds
+            continue
+        model, feat, n_examples = _train(train, seed, folds, design)
+        parts.append(_heldout_scores(model, feat, held, seed))
+    if design.threshold_folds > 1:  # every document was held out once: now learn from all of them
+        train = list(pairs)
+        model, feat, n_examples = _train(train, seed, folds, design)
+    threshold, metrics = heldout_metrics(np.concatenate([s for s, _ in parts]), np.concatenate([k for _, k in parts]),
+                                         false_reject)
     report = {
         "features": list(design.features), "noise_kinds": list(design.kinds),
-        "same_source_extra": design.same_source_extra, "classifier": "sklearn HistGradientBoostingClassifier",
+        "same_source_extra": design.same_source_extra, "monotonic": design.monotonic,
+        "threshold_folds": design.threshold_folds,
+        "classifier": f"sklearn HistGradientBoostingClassifier, {design.max_iter} iterations",
         "seed": seed, "false_reject_target": false_reject, "threshold": round(threshold, 6),
         "train": {"pairs": len(train), "documents": len({p.doc for p in train}), "examples": n_examples,
                   "lexicon_entries": len(feat.lexicon.table)},
-        "heldout": {"pairs": len(held), "documents": len({p.doc for p in held}), "examples": len(ho), **metrics},
+        "heldout": {"pairs": len(held_all), "documents": len({p.doc for p in held_all}),
+                    "examples": sum(len(k) for _, k in parts), **metrics},
     }
     return AdequacyScorer(feat, model, threshold, report)

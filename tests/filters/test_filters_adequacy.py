@@ -195,3 +195,46 @@ def test_a_design_with_candidate_features_saves_and_loads_the_same(tmp_path):
     bn, en = [b for b, _ in test], [e for _, e in test]
     assert loaded.score(bn, en).tolist() == scorer.score(bn, en).tolist()
     assert scorer.report["features"] == list(ALL_FEATURES)
+
+
+def test_summary_names_the_output_artifacts_not_the_work_folder(trained, tmp_path, capsys):
+    """filter writes into a work folder renamed when done; the scorer's summary must not print that path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, ds, _ = trained  # the scorer is in the cache now: this run only copies it
+    rows = [{"id": str(i), "bn": b, "en": e, "source": "t", "provenance": "{}", "score": None, "license": "x"}
+            for i, (b, e) in enumerate(zip(ds["bn"][:50], ds["en"][:50]))]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    Pipeline.from_recipe({"steps": [{"step": "adequacy"}]}).run_files([tmp_path / "in.parquet"], tmp_path / "out")
+    printed = capsys.readouterr().out
+    assert "artifacts/adequacy/ of this run's output" in printed and ".work-" not in printed
+    assert (tmp_path / "out" / "artifacts" / "adequacy" / "scorer.json").exists()
+
+
+def test_threshold_comes_from_every_document_and_the_kept_model_from_all(tmp_path):
+    """Each trusted document is held out once (5 folds within each source) and scored by a model that did not
+    train on it; the threshold comes from all those scores and the scorer kept learns from every document.
+    A source of a single document is never held out."""
+    from collections import Counter
+
+    from bilingual.filters.adequacy_model import Design, TrustedPair, document_folds, learn_lexicon
+
+    lines = (PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv").read_text(encoding="utf-8").splitlines()[:1560]
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("\n".join(lines[:1500]) + "\n", encoding="utf-8")
+    solo = [TrustedPair(bn, en, "solo:0") for en, bn, *_ in (line.split("\t") for line in lines[1500:])]
+    pairs = read_trusted([str(tsv)]) + solo
+    folds = document_folds(pairs, 3, 5)
+    assert folds["solo:0"] == -1
+    sizes = Counter(f for d, f in folds.items() if d != "solo:0")
+    assert set(sizes) == set(range(5)) and max(sizes.values()) - min(sizes.values()) <= 1
+    scorer = fit_scorer(pairs, seed=3)
+    assert scorer.report["threshold_folds"] == 5
+    assert scorer.report["heldout"]["pairs"] == len(pairs) - len(solo)
+    assert scorer.report["train"]["pairs"] == len(pairs)
+    assert scorer.featurizer.lexicon.table == learn_lexicon([(p.bn, p.en) for p in pairs]).table
+    one = fit_scorer(pairs, seed=3, design=Design(threshold_folds=1))  # the previous procedure: one slice
+    assert one.report["heldout"]["pairs"] < 0.25 * len(pairs) and one.report["train"]["pairs"] < len(pairs)
+    few = [TrustedPair(p.bn, p.en, f"few:{k // 300}") for k, p in enumerate(pairs[:900])]  # 3 documents, 5 folds
+    assert fit_scorer(few, seed=3).report["heldout"]["pairs"] == len(few)

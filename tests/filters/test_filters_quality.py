@@ -118,3 +118,42 @@ def test_default_recipe_does_not_read_pii_placeholders_as_html():
     result = Pipeline.from_recipe({"steps": steps}).run(dataset([pair]))
     assert result.stats["rejected"] == 0, result.rejects["reject_reason"]
     assert "<PHONE>" in result.kept["en"][0] and "<EMAIL>" in result.kept["en"][0]
+
+
+def test_html_character_references_are_text_not_markup():
+    """TICO-19's TMX escapes twice ("S&amp;amp;P 500" in the file), so its English reads "S&amp;P 500";
+    normalize decodes one level, and junk keeps the pair instead of rejecting it as HTML. An escaped tag
+    becomes a tag, which junk then rejects; a bare ampersand stays as written."""
+    import yaml
+
+    from bilingual.filters.steps.normalize import normalize_text
+    from bilingual.layout import DEFAULT_FILTER_RECIPE
+    from bilingual.sources.corpora.readers import read_tmx
+
+    escaped = [r for r in read_tmx(PARALLEL_SAMPLES / "tico19-all.en-bn.tmx") if "&amp;" in r["en"] or "&gt;" in r["en"]]
+    assert escaped, "the bundled TICO-19 file has doubly escaped segments"
+    steps = [s for s in yaml.safe_load(DEFAULT_FILTER_RECIPE.read_text())["steps"] if s["step"] in ("normalize", "junk")]
+    result = Pipeline.from_recipe({"steps": steps}).run(dataset([(r["bn"], r["en"]) for r in escaped]
+                                                                + [("&lt;b&gt;আমি&lt;/b&gt;", "I")]))
+    assert result.rejects["reject_reason"] == ["html_bn"]
+    assert not any("&amp;" in t or "&gt;" in t or "&lt;" in t for t in result.kept["en"])
+    assert normalize_text("S&amp;P 500 &gt; 90% &#39;x&#x27;") == "S&P 500 > 90% 'x'"
+    assert normalize_text("AT&T, R&D &copy2020 &bogus;") == "AT&T, R&D &copy2020 &bogus;"
+    assert normalize_text("a&nbsp;b", html_entities=False) == "a&nbsp;b" and normalize_text("a&nbsp;b") == "a b"
+
+
+def test_short_lines_are_judged_by_script_and_copies_stay_caught():
+    """fastText misreads a few words ("Who?" as Italian); the default recipe's langid judges short sides by
+    script instead, so Tatoeba's short true pairs pass, while their untranslated copies are still rejected."""
+    import yaml
+
+    from bilingual.layout import DEFAULT_FILTER_RECIPE
+    from bilingual.sources.corpora.readers import read_tsv
+
+    short = [(r["bn"], r["en"]) for r in read_tsv(PARALLEL_SAMPLES / "tatoeba-ben-eng.tsv") if len(r["en"].split()) <= 2]
+    lid = next(s for s in yaml.safe_load(DEFAULT_FILTER_RECIPE.read_text())["steps"] if s["step"] == "langid")
+    plain = Pipeline.from_recipe({"steps": [dict(lid, short_words=0)]}).run(dataset(short))
+    assert plain.stats["rejected"] > 10  # OpusFilter's rule
+    assert Pipeline.from_recipe({"steps": [lid]}).run(dataset(short)).stats["rejected"] == 0
+    copies = [(e, e) for _, e in short] + [(b, b) for b, _ in short]
+    assert Pipeline.from_recipe({"steps": [lid]}).run(dataset(copies)).stats["kept"] == 0

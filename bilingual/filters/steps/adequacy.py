@@ -99,7 +99,10 @@ def _fit(ds, alive, p: AdequacyParams, ctx):
     scorer, where = load_or_fit(p, folder)
     ctx.state["adequacy"] = scorer
     ho = scorer.report.get("heldout", {})
-    console.detail("adequacy scorer", {"folder": where, "threshold": round(scorer.threshold, 4),
+    # filter and build write their artifacts in a work folder that is renamed to the output folder when
+    # complete: its path is gone by the time a person reads it, so name the folder within the output
+    shown = where if p.model or folder is None else f"{Path(ctx.artifacts_dir).name}/adequacy/ of this run's output"
+    console.detail("adequacy scorer", {"folder": shown, "threshold": round(scorer.threshold, 4),
                                         "held-out false rejects": ho.get("false_reject"), "held-out AUC": ho.get("auc")})
 
 

