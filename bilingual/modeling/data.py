@@ -176,14 +176,16 @@ def _tokenized_key(ds, hf_model, directions, max_source_length, max_target_lengt
 
 
 def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_length=128, num_proc=None,
-                   desc="tokenize", cache_dir=None):
+                   desc="tokenize", cache_dir=None, cache_only: bool = False):
     """Map-style or streaming split → tokenized examples (original columns dropped).
 
     Map-style with `cache_dir`: written once to `cache_dir/tokenized-<key>.arrow` (key: data fingerprint,
     tokenizer, family, options) and memory-mapped from there; run it under `main_process_first()` so the
     other processes of a distributed run read the main process's file instead of tokenizing again.
     The pass reads and writes in bounded batches (`write_tokenized`), so its memory does not grow with the
-    split; with `num_proc` > 1 it is `Dataset.map`'s (cache: one file per worker)."""
+    split; with `num_proc` > 1 it is `Dataset.map`'s (cache: one file per worker). With `cache_only`, a missing
+    cache file (one worker: the file; several: left to `Dataset.map`) is an error instead of being written: the
+    training process reads what its preparing process (`bilingual.modeling.prepare`) wrote."""
     from datasets import Dataset, IterableDataset
 
     fn = encode_directions(hf_model, directions, max_source_length, max_target_length)
@@ -199,6 +201,9 @@ def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_l
     if num_proc and num_proc > 1:
         return ds.map(fn, load_from_cache_file=True, cache_file_name=str(path), new_fingerprint=key, **kwargs)
     if not path.exists():
+        if cache_only:
+            raise RuntimeError(f"{path}: the tokenized cache was not written by the preparing process (did it "
+                               "load a different tokenizer?)")
         write_tokenized(ds, fn, path, desc=desc)
     out = Dataset.from_file(str(path))
     out._fingerprint = key  # as `map(new_fingerprint=key)` set it: the same data gets the same fingerprint
