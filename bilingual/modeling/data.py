@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -232,8 +233,6 @@ def write_tokenized(ds, fn, path: Path, desc: str = "tokenize", batch_rows: int 
     bounded batch at a time: input batches are read as a stream (`input_batches`), and their tokenized Arrow
     tables are written as one record batch per `record_batch_bytes`, so neither the input nor the output is
     held or mapped in memory during the pass."""
-    import os
-
     import pyarrow as pa
     from datasets.arrow_writer import ArrowWriter
     from datasets.utils.tqdm import tqdm
@@ -304,6 +303,72 @@ def input_batches(ds, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
                     yield {"bn": part.column("bn").to_pylist(), "en": part.column("en").to_pylist()}
     if seen != len(ds):
         raise DataError(f"{', '.join(files)}: read {seen} rows, the split has {len(ds)}")
+
+
+FAULT_AROUND_BYTES = 64 << 10  # a page fault on a mapped file maps up to this much around it (Linux fault-around)
+MAPPED_PAGES_BUDGET = 32 << 20  # resident pages of the training cache's mapping allowed between two releases
+
+
+def release_file_pages(paths) -> int:
+    """Drop this process's resident pages of its read-only mappings of the files `paths`
+    (`madvise(MADV_DONTNEED)`; Linux), returning the bytes of the ranges advised (0 elsewhere).
+
+    Why: training reads the whole memory-mapped tokenized cache once per epoch, in random order, and every page
+    it touched stayed in the process's RSS, so RSS grew with the data (issue 12). The pages stay in the page
+    cache, shared and clean: a later read of them is a minor fault, not I/O. Only mappings that are read-only
+    and named by path are advised; the call holds the GIL (`ctypes.PyDLL`), so no Python code can unmap the
+    range between reading /proc/self/maps and advising it."""
+    import ctypes
+    import mmap
+
+    wanted = {os.path.realpath(p) for p in paths}
+    try:
+        with open("/proc/self/maps") as fh:
+            lines = fh.read().splitlines()
+        madvise = ctypes.PyDLL(None).madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    total = 0
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        if len(parts) < 6 or parts[5] not in wanted or "w" in parts[1]:
+            continue
+        start, end = (int(x, 16) for x in parts[0].split("-"))
+        if madvise(start, end - start, mmap.MADV_DONTNEED) == 0:
+            total += end - start
+    return total
+
+
+class PageBoundedDataset:
+    """A memory-mapped map-style dataset for a DataLoader whose resident file pages stay bounded: after about
+    `budget` bytes of pages may have been mapped in (rows read × the bytes one row's fault can map), the
+    cache's pages are released (`release_file_pages`). Rows are read exactly as from the wrapped dataset."""
+
+    def __init__(self, ds, budget: int = MAPPED_PAGES_BUDGET):
+        self.ds = ds
+        self.files = [f["filename"] for f in ds.cache_files]
+        row_bytes = sum(os.path.getsize(f) for f in self.files) / max(1, len(ds))
+        self.rows_per_release = max(1, int(budget // (FAULT_AROUND_BYTES + row_bytes)))
+        self._rows = 0
+        release_file_pages(self.files)   # what was read before training (e.g. the lengths for the sampler)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def _read(self, n: int) -> None:
+        self._rows += n
+        if self._rows >= self.rows_per_release:
+            release_file_pages(self.files)
+            self._rows = 0
+
+    def __getitem__(self, index):
+        self._read(1)
+        return self.ds[index]
+
+    def __getitems__(self, indices):
+        self._read(len(indices))
+        return self.ds.__getitems__(indices)
 
 
 def split_by_node(ds, rank: int, world_size: int):
