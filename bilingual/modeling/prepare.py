@@ -93,7 +93,7 @@ def child_env() -> dict:
     """The preparing process's environment: transformers (and datasets) told that torch is absent, so that
     loading a tokenizer does not import it (~250 MB); Arrow on the C library's allocator (see
     `use_system_allocator`) unless the user chose one."""
-    return {**os.environ, "USE_TORCH": "0", "USE_TF": "0", "USE_JAX": "0",
+    return {**os.environ, "USE_TORCH": "0", "USE_TF": "0", "USE_FLAX": "0",
             "TRANSFORMERS_VERBOSITY": os.environ.get("TRANSFORMERS_VERBOSITY", "error")}
 
 
@@ -135,7 +135,10 @@ def main(argv=None) -> int:
         print("usage: python -m bilingual.modeling.prepare REQUEST_JSON", file=sys.stderr)
         return 2
     use_system_allocator()
+    from bilingual.console import quiet, set_quiet
     from bilingual.modeling.families import FAMILIES
+
+    set_quiet(quiet())   # the training command's --quiet reaches here as BILINGUAL_QUIET
 
     try:
         req = PrepareRequest(**json.loads(argv[0]))
