@@ -305,7 +305,10 @@ def input_batches(ds, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
         raise DataError(f"{', '.join(files)}: read {seen} rows, the split has {len(ds)}")
 
 
-MAPPED_PAGES_BUDGET = 32 << 20  # growth of file-backed RSS allowed before the training cache's pages are released
+# Growth of file-backed RSS allowed before the training cache's pages are released (`PageBoundedDataset`);
+# BILINGUAL_MAPPED_PAGES_MB=0 turns the release off (each release makes the next rows' reads fault their pages in
+# again: ~5 ms per batch of 64 at 32 MB, measured at 100x the samples, see BENCHMARKS.md).
+MAPPED_PAGES_BUDGET = int(os.environ.get("BILINGUAL_MAPPED_PAGES_MB", "32")) << 20
 
 
 def release_file_pages(paths) -> int:
@@ -355,8 +358,9 @@ class PageBoundedDataset:
     """A memory-mapped map-style dataset for a DataLoader whose resident file pages stay bounded: after a
     batch, if the process's file-backed RSS grew by more than `budget` since the last release, the cache's
     pages are released (`release_file_pages`). Measured, not estimated: how much one row's read maps depends
-    on the kernel (fault-around, large page-cache folios: about 3 MB per row of a fresh file on the 6.18 kernel
-    here, for ~1.4 KB of data). Rows are read exactly as from the wrapped dataset."""
+    on the kernel's fault-around (on the 6.18 kernel here ~128 KB per column touched, 1-2 MB per row read
+    through `datasets`, for ~220 bytes of data), so one batch of 64 can add ~85 MB before the check. Only the
+    token-budget path (a batch sampler) is wrapped. Rows are read exactly as from the wrapped dataset."""
 
     def __init__(self, ds, budget: int = MAPPED_PAGES_BUDGET):
         self.ds = ds

@@ -41,7 +41,7 @@ class BilingualTrainer(Seq2SeqTrainer):
         if self._batch_sampler is None:
             return super().get_train_dataloader()
         ds = self._remove_unused_columns(self.train_dataset, description="training")
-        if getattr(ds, "cache_files", None):   # memory-mapped: keep the epoch's file pages out of RSS
+        if getattr(ds, "cache_files", None) and data_mod.MAPPED_PAGES_BUDGET > 0:   # keep mapped pages out of RSS
             ds = data_mod.PageBoundedDataset(ds)
         loader = DataLoader(ds, batch_sampler=self._batch_sampler, collate_fn=self.data_collator,
                             num_workers=self.args.dataloader_num_workers,
