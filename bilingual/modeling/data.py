@@ -446,10 +446,15 @@ def materialize(ds):
 
 def example_lengths(ds):
     """The `length` column of a tokenized map-style split as one numpy array, read from the Arrow column
-    (memory-mapped cache) rather than as a Python list of ints (which grows by ~36 bytes per example)."""
+    (memory-mapped cache) rather than as a Python list of ints (which grows by ~36 bytes per example).
+    Straight from the Arrow column (and the selection's indices, if any): `datasets`' numpy formatting of the
+    column took 30 CPU seconds for 928k examples (issue 12 benchmark), this takes milliseconds."""
     import numpy as np
 
-    return np.asarray(ds.with_format("numpy", columns=["length"])["length"], dtype=np.int32)
+    column = ds.data.column("length")
+    if getattr(ds, "_indices", None) is not None:
+        column = column.take(ds._indices.column(0))
+    return np.asarray(column.to_numpy(), dtype=np.int32)
 
 
 class TokenBudgetBatchSampler:
