@@ -99,8 +99,13 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131
 def child_env() -> dict:
     """The preparing process's environment: transformers (and datasets) told that torch is absent, so that
     loading a tokenizer does not import it (~250 MB); glibc malloc with a fixed mmap threshold (`MALLOC_ENV`)
-    unless the user set one."""
-    return {**MALLOC_ENV, **os.environ, "USE_TORCH": "0", "USE_TF": "0", "USE_FLAX": "0",
+    unless the user set one; this copy of `bilingual` first on its path (it may be importable here only through
+    sys.path)."""
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    return {**MALLOC_ENV, **os.environ, "USE_TORCH": "0", "USE_TF": "0", "USE_FLAX": "0", "PYTHONPATH": path,
             "TRANSFORMERS_VERBOSITY": os.environ.get("TRANSFORMERS_VERBOSITY", "error")}
 
 
