@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -176,14 +177,16 @@ def _tokenized_key(ds, hf_model, directions, max_source_length, max_target_lengt
 
 
 def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_length=128, num_proc=None,
-                   desc="tokenize", cache_dir=None):
+                   desc="tokenize", cache_dir=None, cache_only: bool = False):
     """Map-style or streaming split → tokenized examples (original columns dropped).
 
     Map-style with `cache_dir`: written once to `cache_dir/tokenized-<key>.arrow` (key: data fingerprint,
     tokenizer, family, options) and memory-mapped from there; run it under `main_process_first()` so the
     other processes of a distributed run read the main process's file instead of tokenizing again.
     The pass reads and writes in bounded batches (`write_tokenized`), so its memory does not grow with the
-    split; with `num_proc` > 1 it is `Dataset.map`'s (cache: one file per worker)."""
+    split; with `num_proc` > 1 it is `Dataset.map`'s (cache: one file per worker). With `cache_only`, a missing
+    cache file (one worker: the file; several: left to `Dataset.map`) is an error instead of being written: the
+    training process reads what its preparing process (`bilingual.modeling.prepare`) wrote."""
     from datasets import Dataset, IterableDataset
 
     fn = encode_directions(hf_model, directions, max_source_length, max_target_length)
@@ -199,6 +202,9 @@ def tokenize_split(ds, hf_model, directions, max_source_length=128, max_target_l
     if num_proc and num_proc > 1:
         return ds.map(fn, load_from_cache_file=True, cache_file_name=str(path), new_fingerprint=key, **kwargs)
     if not path.exists():
+        if cache_only:
+            raise RuntimeError(f"{path}: the tokenized cache was not written by the preparing process (did it "
+                               "load a different tokenizer?)")
         write_tokenized(ds, fn, path, desc=desc)
     out = Dataset.from_file(str(path))
     out._fingerprint = key  # as `map(new_fingerprint=key)` set it: the same data gets the same fingerprint
@@ -227,8 +233,6 @@ def write_tokenized(ds, fn, path: Path, desc: str = "tokenize", batch_rows: int 
     bounded batch at a time: input batches are read as a stream (`input_batches`), and their tokenized Arrow
     tables are written as one record batch per `record_batch_bytes`, so neither the input nor the output is
     held or mapped in memory during the pass."""
-    import os
-
     import pyarrow as pa
     from datasets.arrow_writer import ArrowWriter
     from datasets.utils.tqdm import tqdm
@@ -301,6 +305,94 @@ def input_batches(ds, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
         raise DataError(f"{', '.join(files)}: read {seen} rows, the split has {len(ds)}")
 
 
+# Growth of file-backed RSS allowed before the training cache's pages are released (`PageBoundedDataset`);
+# BILINGUAL_MAPPED_PAGES_MB=0 turns the release off (each release makes the next rows' reads fault their pages in
+# again: ~5 ms per batch of 64 at 32 MB, measured at 100x the samples, see BENCHMARKS.md).
+MAPPED_PAGES_BUDGET = int(os.environ.get("BILINGUAL_MAPPED_PAGES_MB", "32")) << 20
+
+
+def release_file_pages(paths) -> int:
+    """Drop this process's resident pages of its read-only mappings of the files `paths`
+    (`madvise(MADV_DONTNEED)`; Linux), returning the bytes of the ranges advised (0 elsewhere).
+
+    Why: training reads the whole memory-mapped tokenized cache once per epoch, in random order, and every page
+    it touched stayed in the process's RSS, so RSS grew with the data (issue 12). The pages stay in the page
+    cache, shared and clean: a later read of them is a minor fault, not I/O. Only mappings that are read-only
+    and named by path are advised; the call holds the GIL (`ctypes.PyDLL`), so no Python code can unmap the
+    range between reading /proc/self/maps and advising it."""
+    import ctypes
+    import mmap
+
+    wanted = {os.path.realpath(p) for p in paths}
+    try:
+        with open("/proc/self/maps") as fh:
+            lines = fh.read().splitlines()
+        madvise = ctypes.PyDLL(None).madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    total = 0
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        if len(parts) < 6 or parts[5] not in wanted or "w" in parts[1]:
+            continue
+        start, end = (int(x, 16) for x in parts[0].split("-"))
+        if madvise(start, end - start, mmap.MADV_DONTNEED) == 0:
+            total += end - start
+    return total
+
+
+def file_backed_rss() -> Optional[int]:
+    """This process's resident file-backed pages (RssFile of /proc/self/status) in bytes; None where absent."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssFile:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class PageBoundedDataset:
+    """A memory-mapped map-style dataset for a DataLoader whose resident file pages stay bounded: after a
+    batch, if the process's file-backed RSS grew by more than `budget` since the last release, the cache's
+    pages are released (`release_file_pages`). Measured, not estimated: how much one row's read maps depends
+    on the kernel's fault-around (on the 6.18 kernel here ~128 KB per column touched, 1-2 MB per row read
+    through `datasets`, for ~220 bytes of data), so one batch of 64 can add ~85 MB before the check. Only the
+    token-budget path (a batch sampler) is wrapped. Rows are read exactly as from the wrapped dataset."""
+
+    def __init__(self, ds, budget: int = MAPPED_PAGES_BUDGET):
+        self.ds = ds
+        self.budget = budget
+        self.files = [f["filename"] for f in ds.cache_files]
+        self.releases = 0
+        self._release()   # what was read before training (e.g. the lengths for the sampler)
+
+    def _release(self) -> None:
+        release_file_pages(self.files)
+        self.releases += 1
+        self._base = file_backed_rss()
+
+    def _after_read(self) -> None:
+        now = file_backed_rss()
+        if now is not None and self._base is not None and now - self._base > self.budget:
+            self._release()
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, index):
+        row = self.ds[index]
+        self._after_read()
+        return row
+
+    def __getitems__(self, indices):
+        rows = self.ds.__getitems__(indices)
+        self._after_read()
+        return rows
+
+
 def split_by_node(ds, rank: int, world_size: int):
     """This process's part of a streaming split (whole shards when they divide evenly, else every
     world_size-th example): the parts are disjoint and together cover the split."""
@@ -354,10 +446,15 @@ def materialize(ds):
 
 def example_lengths(ds):
     """The `length` column of a tokenized map-style split as one numpy array, read from the Arrow column
-    (memory-mapped cache) rather than as a Python list of ints (which grows by ~36 bytes per example)."""
+    (memory-mapped cache) rather than as a Python list of ints (which grows by ~36 bytes per example).
+    Straight from the Arrow column (and the selection's indices, if any): `datasets`' numpy formatting of the
+    column took 30 CPU seconds for 928k examples (issue 12 benchmark), this takes milliseconds."""
     import numpy as np
 
-    return np.asarray(ds.with_format("numpy", columns=["length"])["length"], dtype=np.int32)
+    column = ds.data.column("length")
+    if getattr(ds, "_indices", None) is not None:
+        column = column.take(ds._indices.column(0))
+    return np.asarray(column.to_numpy(), dtype=np.int32)
 
 
 class TokenBudgetBatchSampler:

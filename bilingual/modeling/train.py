@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from bilingual.modeling import data as data_mod
+from bilingual.modeling import prepare as prepare_mod
 from bilingual.modeling.args import ConfigError, TrainConfig, config_from_dict, load_config, validate  # noqa: F401
 from bilingual.modeling.model import HFTransformerModel
 
@@ -38,19 +39,8 @@ def skip_unused_optional_imports() -> None:
     available._scipy_available = False
 
 
-def use_system_allocator_for_arrow() -> None:
-    """Arrow's default allocator (mimalloc) keeps freed memory for reuse: converting the Parquet split to
-    Arrow (`load_dataset`, once per dataset) left ~35 MB more peak RSS than the C library's allocator, which
-    returns large blocks at once (measured at 10x the samples, issue 12). Not applied when the user chose a
-    pool with ARROW_DEFAULT_MEMORY_POOL."""
-    import pyarrow as pa
-
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        pa.set_memory_pool(pa.system_memory_pool())
-
-
 skip_unused_optional_imports()
-use_system_allocator_for_arrow()
+prepare_mod.use_system_allocator()
 
 
 # ----------------------------------------------------------------------------------- checkpoints
@@ -174,8 +164,20 @@ def _prepare_output_dir(cfg: TrainConfig) -> tuple[Path, Optional[Path]]:
     return out, None
 
 
-def _tokenizer_for(cfg: TrainConfig, out: Path, splits):
-    """A given tokenizer, the run's own (when resuming), or one trained now on the train split."""
+def _load_splits(cfg: TrainConfig) -> dict:
+    d = cfg.data
+    return data_mod.load_splits(d.dataset_name, ("train", d.eval_split), streaming=d.streaming,
+                                config_name=d.dataset_config_name)
+
+
+def _tokenizer_source(cfg: TrainConfig, out: Path) -> str:
+    """Where the run's tokenizer is loaded from (the preparing process loads the same one)."""
+    return cfg.model.tokenizer_name or cfg.model.model_name_or_path or str(out / "tokenizer")
+
+
+def _tokenizer_for(cfg: TrainConfig, out: Path, splits=None):
+    """A given tokenizer, the run's own (when resuming), or one trained now on the train split (read from its
+    Parquet files; other layouts through `load_splits`, loaded here when `splits` is None)."""
     from transformers import AutoTokenizer
 
     from bilingual.modeling.tokenizer import dataset_parquet_files, train_tokenizer, train_tokenizer_from_parquet
@@ -189,7 +191,7 @@ def _tokenizer_for(cfg: TrainConfig, out: Path, splits):
                 files = dataset_parquet_files(cfg.data.dataset_name, "train")
                 train_tokenizer_from_parquet(files, own, vocab_size=cfg.model.vocab_size)
             except (FileNotFoundError, ValueError):
-                ds = splits["train"]
+                ds = (splits or _load_splits(cfg))["train"]
 
                 def texts():
                     for row in ds:
@@ -214,7 +216,7 @@ def _dev_sets(split, directions, limit: int) -> dict:
     return out
 
 
-def load_model(cfg: TrainConfig, out: Path, splits) -> HFTransformerModel:
+def load_model(cfg: TrainConfig, out: Path, splits=None) -> HFTransformerModel:
     m, t = cfg.model, cfg.training
     from transformers import set_seed
 
@@ -229,23 +231,37 @@ def load_model(cfg: TrainConfig, out: Path, splits) -> HFTransformerModel:
     return hf
 
 
+def prepare_request(cfg: TrainConfig, hf: HFTransformerModel, out: Path) -> prepare_mod.PrepareRequest:
+    d = cfg.data
+    return prepare_mod.PrepareRequest(
+        dataset_name=str(d.dataset_name), cache_dir=str(out / ".tokenized"), tokenizer=_tokenizer_source(cfg, out),
+        family=hf.family.name, directions=list(d.directions), max_source_length=d.max_source_length,
+        max_target_length=d.max_target_length, eval_split=d.eval_split, config_name=d.dataset_config_name,
+        max_train_samples=d.max_train_samples, max_eval_samples=d.max_eval_samples,
+        num_proc=d.preprocessing_num_workers)
+
+
 def prepare_train_data(cfg: TrainConfig, hf: HFTransformerModel, splits, out: Path):
     """(train dataset, batch sampler or None, eval dataset, dev sets) for this process.
 
-    Map-style: tokenized once by the main process into `out/.tokenized/` and read from there by the others.
+    Map-style: the main process has the data converted and tokenized into `out/.tokenized/` by a child process
+    that does not import torch (`bilingual.modeling.prepare`), then every process memory-maps those files (the
+    others after the main one is done). `splits` may be None: they are loaded after that child ran (from the
+    `datasets` cache it filled), so the training process never holds the conversion's memory.
     Streaming: the stream is split by node (`split_dataset_by_node`), so each process reads its own part."""
     d, t = cfg.data, cfg.training
     state = _state()
-    train_split = splits["train"]
-    if d.max_train_samples:
-        train_split = train_split.take(d.max_train_samples) if d.streaming else \
-            train_split.select(range(min(d.max_train_samples, len(train_split))))
-    eval_split = splits[d.eval_split]
-    eval_small = eval_split.take(d.max_eval_samples) if d.streaming else \
-        eval_split.select(range(min(d.max_eval_samples, len(eval_split))))
+    req = prepare_request(cfg, hf, out)
+    if not d.streaming:
+        with state.main_process_first():
+            if state.is_main_process:
+                prepare_mod.run_child(req)
+    if splits is None:
+        splits = _load_splits(cfg)
+    train_split, eval_small = prepare_mod.training_splits(splits, d.eval_split, d.max_train_samples,
+                                                          d.max_eval_samples, streaming=d.streaming)
     dev_sets = _dev_sets(eval_small, d.directions, d.max_eval_samples)
     tok_args = (hf, d.directions, d.max_source_length, d.max_target_length)
-    cache = out / ".tokenized"
     if d.streaming:
         stream = data_mod.split_by_node(train_split, state.process_index, state.num_processes)
         stream = stream.shuffle(seed=t.seed, buffer_size=d.shuffle_buffer)
@@ -253,13 +269,10 @@ def prepare_train_data(cfg: TrainConfig, hf: HFTransformerModel, splits, out: Pa
         train_ds = data_mod.as_torch_iterable(data_mod.LengthGroupedIterable(
             stream, t.per_device_train_batch_size, t.seed, group=d.batching != "plain"))
         with state.main_process_first():
-            eval_ds = data_mod.tokenize_split(data_mod.materialize(eval_small), *tok_args, cache_dir=cache,
+            eval_ds = data_mod.tokenize_split(data_mod.materialize(eval_small), *tok_args, cache_dir=req.cache_dir,
                                               desc="tokenize dev")
     else:
-        with state.main_process_first():
-            train_ds = data_mod.tokenize_split(train_split, *tok_args, num_proc=d.preprocessing_num_workers,
-                                               cache_dir=cache, desc="tokenize train")
-            eval_ds = data_mod.tokenize_split(eval_small, *tok_args, cache_dir=cache, desc="tokenize dev")
+        train_ds, eval_ds = prepare_mod.tokenize_for_training(req, hf, train_split, eval_small, cache_only=True)
         if len(train_ds) == 0:
             raise data_mod.DataError(f"{d.dataset_name}: split 'train' has no usable bn/en pairs")
     batch_sampler = None
@@ -291,8 +304,8 @@ def train(config: TrainConfig | dict | str | os.PathLike, callbacks: Optional[li
     d, t = cfg.data, cfg.training
 
     _state()   # before anything else touches Accelerate (see _state)
-    splits = data_mod.load_splits(d.dataset_name, ("train", d.eval_split), streaming=d.streaming,
-                                  config_name=d.dataset_config_name)
+    # map-style data is loaded after a child process prepared it (prepare_train_data); a stream costs nothing
+    splits = _load_splits(cfg) if d.streaming else None
     out, resume_from = _prepare_output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     _set_cpu_threads(t.cpu_threads)

@@ -1,6 +1,7 @@
 """`BilingualTrainer`: Seq2SeqTrainer plus what a translation run needs and the plain one lacks.
 
 - token-budget batches (a batch sampler) and, in streaming mode, each process reading its own part;
+- the memory-mapped training data read with bounded resident pages (`data.PageBoundedDataset`);
 - real-token throughput (source + target tokens, no padding) logged as `tokens_per_second`;
 - dev scores by greedy (or `generation_num_beams`) decoding of a bounded dev subset, scored per direction
   with the one metric setup of `bilingual evaluate` (`metrics.score`); `chrf`/`bleu` are the means over
@@ -40,6 +41,8 @@ class BilingualTrainer(Seq2SeqTrainer):
         if self._batch_sampler is None:
             return super().get_train_dataloader()
         ds = self._remove_unused_columns(self.train_dataset, description="training")
+        if getattr(ds, "cache_files", None) and data_mod.MAPPED_PAGES_BUDGET > 0:   # keep mapped pages out of RSS
+            ds = data_mod.PageBoundedDataset(ds)
         loader = DataLoader(ds, batch_sampler=self._batch_sampler, collate_fn=self.data_collator,
                             num_workers=self.args.dataloader_num_workers,
                             pin_memory=self.args.dataloader_pin_memory)
