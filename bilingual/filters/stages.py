@@ -154,7 +154,9 @@ def run_fingerprint(files, steps: list[Step], **settings) -> str:
 
 def named_file_digests(params) -> dict[str, str]:
     """{resolved path: sha256 of its contents} of every existing file that step parameters name: any string
-    in them, or part of a comma-joined `x.bn,x.en` pair, that is a file, or a folder (all files under it).
+    in them, or part of a comma-joined `x.bn,x.en` pair, that looks like a path (has a folder separator or a
+    suffix, so option words like `bn` or `pair` never match a folder of that name in the working directory)
+    and is a file, or a folder (all files under it).
     Part of the run fingerprints, so that editing a trusted set, an eval set or a saved model is never
     answered with chunk results computed from the old contents (size and mtime alone can miss an edit;
     a file only touched keeps its digest, so such a rerun still resumes)."""
@@ -173,7 +175,7 @@ def named_file_digests(params) -> dict[str, str]:
             for part in (x.strip() for x in value.split(",")):
                 path = Path(part)
                 try:
-                    if not part or not path.exists():
+                    if not (os.sep in part or "/" in part or path.suffix) or not path.exists():
                         continue
                 except (OSError, ValueError):  # not a possible path (too long, a NUL byte): not a file
                     continue

@@ -84,3 +84,18 @@ def test_edited_named_file_is_not_answered_with_old_chunks_and_a_touched_one_res
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.splitlines()[-1])["reused"] == 3  # the eval_overlap stage's three chunks
     assert _eval_rejects(tmp_path / "out") == {b[0]}
+
+
+def test_option_words_never_name_a_folder_of_the_working_directory(tmp_path, monkeypatch):
+    """`keys: [bn, en]` or `unit: word` are options, not paths: a folder `en/` where filter runs is not hashed."""
+    from bilingual.filters.stages import named_file_digests
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "big.txt").write_text("x")
+    (tmp_path / "trusted.tsv").write_text("a\tb\n")
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "eval.en").write_text("c\n")
+    found = named_file_digests([["exact_dedup", {"keys": ["bn", "en"]}],
+                                ["adequacy", {"trusted": ["trusted.tsv"], "widen": ["sets/eval.en,sets/eval.en"]}]])
+    assert sorted(Path(f).name for f in found) == ["eval.en", "trusted.tsv"]
