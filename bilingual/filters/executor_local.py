@@ -299,16 +299,16 @@ class Pipeline:
         """Contiguous slices of `dataset` of at most `chunk_rows` rows and `chunk_bytes` of text, without copying."""
         if getattr(dataset, "_indices", None) is not None:
             dataset = dataset.flatten_indices()
-        n = len(dataset)
-        sizes = text_bytes(dataset.data.table)
-        if n <= self.chunk_rows and int(sizes.sum()) <= self.chunk_bytes:
+        n, table = len(dataset), dataset.data.table
+        if n <= self.chunk_rows and int(text_bytes(table).sum()) <= self.chunk_bytes:
             yield dataset
             return
         from datasets import Dataset
 
         a = 0
-        while a < n:
-            take = rows_that_fit(sizes[a:], self.chunk_rows, self.chunk_bytes, chunk_empty=True)
+        while a < n:  # sizes of the next chunk_rows rows only: nothing per row of the whole input is held
+            sizes = text_bytes(table.slice(a, self.chunk_rows))
+            take = rows_that_fit(sizes, self.chunk_rows, self.chunk_bytes, chunk_empty=True)
             yield Dataset(dataset.data.slice(a, take), info=dataset.info.copy(), fingerprint=f"chunk-{uuid.uuid4().hex}")
             a += take
 
