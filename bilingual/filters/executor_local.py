@@ -36,8 +36,8 @@ from bilingual.filters.base import (DROP_REASON, DROP_STEP, META, PipelineCheckE
                                     StepContext)
 from bilingual.filters.recipe import Recipe, load_recipe
 from bilingual.filters.stages import (_apply_pending, _FusedPass, _parquet_chunks, _stages, clean_leftovers,
-                                      numbered, read_record, rows_that_fit, run_fingerprint, save_array, swap_in,
-                                      text_bytes, trace_memory, write_kept_rejects)
+                                      OpenedOnUse, numbered, read_record, rows_that_fit, run_fingerprint, save_array,
+                                      swap_in, text_bytes, trace_memory, write_kept_rejects)
 from bilingual.storage import run_lock, write_json
 from bilingual.filters.stats import count_drops, funnel, print_stats
 
@@ -84,32 +84,8 @@ class StageData:
         chunks), and the bundled fits (adequacy, perplexity) train on trusted data, not on it."""
         from datasets import Dataset, concatenate_datasets
 
-        return _OpenedOnUse(lambda: concatenate_datasets([Dataset.from_file(f) for files in self.chunk_files
+        return OpenedOnUse(lambda: concatenate_datasets([Dataset.from_file(f) for files in self.chunk_files
                                                           for f in files]))
-
-
-class _OpenedOnUse:
-    """A stand-in for the object `make()` returns, made on first use (attribute, len, index, iteration)."""
-
-    def __init__(self, make):
-        self._make, self._obj = make, None
-
-    def _get(self):
-        if self._obj is None:
-            self._obj = self._make()
-        return self._obj
-
-    def __getattr__(self, name):
-        return getattr(self._get(), name)
-
-    def __len__(self):
-        return len(self._get())
-
-    def __getitem__(self, key):
-        return self._get()[key]
-
-    def __iter__(self):
-        return iter(self._get())
 
 
 def _with_drop_columns(ds):

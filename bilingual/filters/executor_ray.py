@@ -129,7 +129,7 @@ class ParquetStage:
         perplexity) train on trusted data, and a driver holding every row would grow with the input."""
         from datasets import Dataset
 
-        from bilingual.filters.executor_local import _OpenedOnUse
+        from bilingual.filters.stages import OpenedOnUse
 
         def write() -> Dataset:
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,7 @@ class ParquetStage:
             writer.close()
             return Dataset.from_file(str(path))
 
-        return _OpenedOnUse(write)
+        return OpenedOnUse(write)
 
     def alive(self) -> np.ndarray:
         out = np.zeros(self.num_rows, dtype=bool)

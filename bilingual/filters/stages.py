@@ -258,6 +258,31 @@ def _parquet_chunks(files, chunk_rows: int, chunk_bytes: int = 1 << 62):
         yield _chunk_dataset(pa.concat_tables(buf) if buf else schema.empty_table())
 
 
+class OpenedOnUse:
+    """A stand-in for the object `make()` returns, made on first use (attribute, len, index, iteration):
+    a fit that never reads the stage rows costs nothing."""
+
+    def __init__(self, make):
+        self._make, self._obj = make, None
+
+    def _get(self):
+        if self._obj is None:
+            self._obj = self._make()
+        return self._obj
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
+
+    def __len__(self):
+        return len(self._get())
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+
 def numbered(items: Iterable) -> Iterator[tuple[int, Any]]:
     """`enumerate` for chunks: CPython's enumerate reuses one result tuple that keeps the previous item
     alive until the next one has been produced, so two chunks of rows were held at once (measured:
